@@ -1,0 +1,55 @@
+/**
+ * Control-plane configuration: parsed once from the environment at boot and frozen.
+ * Defaults live here, each with the reason it has that value.
+ */
+import { z } from 'zod';
+import { loadConfig, envInt, envBool } from '../../shared/src/config.ts';
+
+const optionalString = z.string().trim().min(1).optional().or(z.literal('').transform(() => undefined));
+
+export const ControlConfigSchema = z.object({
+  CONTROL_PORT: envInt(3000),
+  CONTROL_HOST: z.string().default('127.0.0.1'),
+  /** owner/migrator connection. Absent => embedded PGlite under DATA_DIR. */
+  DATABASE_URL: optionalString,
+  /**
+   * The app's own connection, as the non-owner role RLS applies to. Absent => DATABASE_URL with the
+   * user replaced by DATABASE_APP_ROLE (and DATABASE_APP_PASSWORD), the role migration 001 creates.
+   */
+  DATABASE_APP_URL: optionalString,
+  DATABASE_APP_ROLE: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('switchboard_app'),
+  /** set on the app role after migrations when given (production: from a secret) */
+  DATABASE_APP_PASSWORD: optionalString,
+  /** pool size per process; postgres.js opens connections lazily */
+  DATABASE_POOL_MAX: envInt(10),
+  DATA_DIR: z.string().default('./data'),
+  REDIS_URL: optionalString,
+  RATE_LIMIT_PREFIX: z.string().default('sb:rl'),
+  /** signup/login/refresh attempts per IP per minute */
+  AUTH_RATE_LIMIT_PER_MIN: envInt(30),
+  /** requests per API key per minute */
+  API_KEY_RATE_LIMIT_PER_MIN: envInt(6000),
+  PUBLIC_GATEWAY_URL: z.string().url().default('ws://127.0.0.1:8080'),
+  /** private ES256 JWK (JSON). Absent => generated once and kept in DATA_DIR/signing-key.json */
+  CONTROL_SIGNING_JWK: optionalString,
+  /** HS256 secret for user access tokens (>= 32 chars). Absent => generated once into DATA_DIR/jwt-secret */
+  JWT_SECRET: z.string().min(32).optional().or(z.literal('').transform(() => undefined)),
+  ACCESS_TOKEN_TTL_S: envInt(900),
+  REFRESH_TOKEN_TTL_S: envInt(30 * 24 * 3600),
+  /** session tokens only need to live until the client connects */
+  SESSION_TOKEN_TTL_S: envInt(300),
+  SESSION_MAX_DURATION_S: envInt(3600),
+  /** comma-separated allowlist; empty => no cross-origin access */
+  CORS_ORIGINS: z.string().default('').transform((s) => s.split(',').map((o) => o.trim()).filter(Boolean)),
+  BODY_LIMIT: z.string().default('100kb'),
+  /** scrypt N (power of two). 2^15 ~ 50 ms on one core; tests lower it to keep suites fast */
+  SCRYPT_COST: envInt(32768).refine((n) => n >= 1024 && (n & (n - 1)) === 0, 'must be a power of two >= 1024'),
+  TRUST_PROXY: envBool(false),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type ControlConfig = z.infer<typeof ControlConfigSchema>;
+
+export function loadControlConfig(env: Record<string, string | undefined>): Readonly<ControlConfig> {
+  return loadConfig(ControlConfigSchema, env);
+}

@@ -1,0 +1,15 @@
+/** Every resource router, in one list: a new resource adds its `xRoutes` function here. */
+import type Router from '@koa/router';
+import type { ControlState } from '../types.ts';
+import type { RouteBuilder } from './builder.ts';
+import { healthRoutes } from './health.ts';
+import { authRoutes } from './auth.ts';
+import { userRoutes } from './users.ts';
+import { apiKeyRoutes } from './api-keys.ts';
+import { consentRoutes } from './consents.ts';
+import { auditRoutes } from './audit.ts';
+import { sessionRoutes } from './sessions.ts';
+
+export const ROUTERS: ReadonlyArray<(b: RouteBuilder) => Router<ControlState>> = [
+  healthRoutes, authRoutes, userRoutes, apiKeyRoutes, consentRoutes, auditRoutes, sessionRoutes,
+];
