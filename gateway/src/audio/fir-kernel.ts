@@ -82,7 +82,7 @@ const P_HIST = 0, P_COEF = 1, P_TAPS = 2, P_POS = 3, P_LAST = 4, P_PHASE = 5, P_
 // locals
 const L_N = 9, L_C = 10, L_H = 11, L_K = 12, L_END = 13, L_A0 = 14, L_A1 = 15, L_V = 16;
 
-function assemble(): Uint8Array {
+function assemble(): Uint8Array<ArrayBuffer> {
   const get = (i: number): number[] => [LOCAL_GET, i];
   const set = (i: number): number[] => [LOCAL_SET, i];
   const i32c = (v: number): number[] => [I32_CONST, ...sleb(v)];
