@@ -65,7 +65,7 @@ export async function startControl(opts: { config: Readonly<ControlConfig>; comm
 
     const signingKey = opts.signingKey ?? (await loadSigningKey(config));
     const jwtSecret = await loadJwtSecret(config);
-    const limiters = createLimiters(config);
+    const limiters = await createLimiters(config, logger);
     cleanups.push(() => limiters.close());
 
     const { app } = createApp({ config, db, bus: opts.commands, logger, signingKey, jwtSecret, limiters });

@@ -16,14 +16,16 @@ export interface Limiters {
   close(): Promise<void>;
 }
 
-export function createLimiters(config: Pick<ControlConfig, 'REDIS_URL' | 'RATE_LIMIT_PREFIX' | 'AUTH_RATE_LIMIT_PER_MIN' | 'API_KEY_RATE_LIMIT_PER_MIN'>): Limiters {
+export async function createLimiters(config: Pick<ControlConfig, 'REDIS_URL' | 'RATE_LIMIT_PREFIX' | 'AUTH_RATE_LIMIT_PER_MIN' | 'API_KEY_RATE_LIMIT_PER_MIN'>, log?: { warn(o: object, m: string): void }): Promise<Limiters> {
   const auth = { points: config.AUTH_RATE_LIMIT_PER_MIN, duration: 60, keyPrefix: `${config.RATE_LIMIT_PREFIX}:auth` };
   const apiKey = { points: config.API_KEY_RATE_LIMIT_PER_MIN, duration: 60, keyPrefix: `${config.RATE_LIMIT_PREFIX}:key` };
   if (!config.REDIS_URL) {
     return { auth: new RateLimiterMemory(auth), apiKey: new RateLimiterMemory(apiKey), close: async () => {} };
   }
-  const redis = new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
+  const redis = new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
   redis.on('error', () => {}); // surfaced per request by the limiter; reconnects on its own
+  // connect before serving, so the first requests are counted too (no offline queue by design)
+  await redis.connect().catch((err) => log?.warn({ err }, 'Redis unreachable at start; rate limits fail open until it is back'));
   return {
     auth: new RateLimiterRedis({ storeClient: redis, ...auth }),
     apiKey: new RateLimiterRedis({ storeClient: redis, ...apiKey }),
