@@ -1,0 +1,76 @@
+/**
+ * Prometheus metrics, one registry per gateway instance (tests run several in one process).
+ * Hot paths use label-bound children resolved once per transport, never a label lookup per frame.
+ */
+import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
+
+export type TransportLabel = 'web' | 'twilio' | 'realtime';
+
+export interface TransportCounters {
+  framesIn: Counter.Internal;
+  framesOut: Counter.Internal;
+  bytesIn: Counter.Internal;
+  bytesOut: Counter.Internal;
+  dropped: Counter.Internal;
+}
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly activeSessions: Gauge<'transport' | 'provider'>;
+  readonly framesIn: Counter<'transport'>;
+  readonly framesOut: Counter<'transport'>;
+  readonly bytesIn: Counter<'transport'>;
+  readonly bytesOut: Counter<'transport'>;
+  readonly droppedFrames: Counter<'transport'>;
+  readonly relayLatency: Histogram<'direction'>;
+  readonly providerErrors: Counter<'provider' | 'code'>;
+  readonly upgradeRejections: Counter<'reason'>;
+  readonly protocolErrors: Counter<'transport' | 'code'>;
+  readonly outputBuffered: Gauge;
+  private readonly perTransport = new Map<TransportLabel, TransportCounters>();
+
+  constructor(opts: { defaultMetrics: boolean; bufferedBytes: () => number }) {
+    const registers = [this.registry];
+    if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'gateway_' });
+    this.activeSessions = new Gauge({ name: 'gateway_active_sessions', help: 'Connected session participants', labelNames: ['transport', 'provider'], registers });
+    this.framesIn = new Counter({ name: 'gateway_frames_in_total', help: 'Inbound 20 ms audio frames', labelNames: ['transport'], registers });
+    this.framesOut = new Counter({ name: 'gateway_frames_out_total', help: 'Outbound 20 ms audio frames written to sockets', labelNames: ['transport'], registers });
+    this.bytesIn = new Counter({ name: 'gateway_bytes_in_total', help: 'Inbound WebSocket payload bytes', labelNames: ['transport'], registers });
+    this.bytesOut = new Counter({ name: 'gateway_bytes_out_total', help: 'Outbound WebSocket payload bytes', labelNames: ['transport'], registers });
+    this.droppedFrames = new Counter({ name: 'gateway_dropped_frames_total', help: 'Agent audio frames dropped because a client could not keep up', labelNames: ['transport'], registers });
+    this.relayLatency = new Histogram({
+      name: 'gateway_relay_latency_seconds',
+      help: 'Time a frame spends inside the gateway (socket message to provider, provider audio to queue)',
+      labelNames: ['direction'],
+      buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05],
+      registers,
+    });
+    this.providerErrors = new Counter({ name: 'gateway_provider_errors_total', help: 'Errors reported by AI providers', labelNames: ['provider', 'code'], registers });
+    this.upgradeRejections = new Counter({ name: 'gateway_upgrade_rejections_total', help: 'WebSocket upgrades refused', labelNames: ['reason'], registers });
+    this.protocolErrors = new Counter({ name: 'gateway_protocol_errors_total', help: 'Malformed or out-of-order client input', labelNames: ['transport', 'code'], registers });
+    const buffered = opts.bufferedBytes;
+    this.outputBuffered = new Gauge({
+      name: 'gateway_output_buffered_bytes',
+      help: 'Agent audio queued in the gateway plus bytes buffered in sockets, all sessions',
+      registers,
+      collect() {
+        this.set(buffered());
+      },
+    });
+  }
+
+  transport(t: TransportLabel): TransportCounters {
+    let c = this.perTransport.get(t);
+    if (!c) {
+      c = {
+        framesIn: this.framesIn.labels(t),
+        framesOut: this.framesOut.labels(t),
+        bytesIn: this.bytesIn.labels(t),
+        bytesOut: this.bytesOut.labels(t),
+        dropped: this.droppedFrames.labels(t),
+      };
+      this.perTransport.set(t, c);
+    }
+    return c;
+  }
+}

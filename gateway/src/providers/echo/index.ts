@@ -1,0 +1,2 @@
+export * from './echo-agent.ts';
+export * from './options.ts';

@@ -1,0 +1,161 @@
+/**
+ * Live sessions of this gateway: admission (per-tenant and per-IP limits, participant slots), session
+ * creation on first join, bus commands, and the periodic usage and features ticks (one timer each for
+ * the whole gateway, not one per session).
+ */
+import type { ErrorCode } from '../../../shared/src/errors.ts';
+import type { SessionClaims } from '../../../shared/src/token.ts';
+import type { CommandBus, EventBus, GatewayCommand, EndReason } from '../../../shared/src/bus/index.ts';
+import type { Logger } from '../../../shared/src/logger.ts';
+import type { GatewayConfig } from '../config.ts';
+import type { GatewayMetrics } from '../metrics.ts';
+import { createProvider } from '../providers/registry.ts';
+import { Session } from './session.ts';
+import type { Participant } from './participant.ts';
+import type { Pacer } from './playout.ts';
+import type { ClientChannel, AnalyzerFactory } from './types.ts';
+
+export interface RegistryDeps {
+  config: GatewayConfig;
+  metrics: GatewayMetrics;
+  pacer: Pacer;
+  events: EventBus | null;
+  logger: Logger;
+  analyzers: AnalyzerFactory | null;
+}
+
+/** how many ended session ids are remembered so a stale token cannot restart a finished session */
+const ENDED_MEMORY = 10_000;
+
+export class SessionRegistry {
+  readonly sessions = new Map<string, Session>();
+  private readonly slots = new Map<string, Set<string>>();
+  private readonly perTenant = new Map<string, number>();
+  private readonly perIp = new Map<string, number>();
+  private readonly endedIds = new Set<string>();
+  private readonly deps: RegistryDeps;
+  private usageTimer: NodeJS.Timeout | null = null;
+  private featuresTimer: NodeJS.Timeout | null = null;
+  private unsubscribe: (() => void) | null = null;
+  private emptyWaiters: Array<() => void> = [];
+
+  constructor(deps: RegistryDeps) {
+    this.deps = deps;
+  }
+
+  start(commands: CommandBus | null): void {
+    this.usageTimer = setInterval(() => {
+      for (const s of this.sessions.values()) s.tickUsage(false);
+    }, this.deps.config.GATEWAY_USAGE_TICK_MS);
+    this.usageTimer.unref();
+    if (this.deps.analyzers !== null) {
+      this.featuresTimer = setInterval(() => {
+        for (const s of this.sessions.values()) s.tickFeatures();
+      }, 250);
+      this.featuresTimer.unref();
+    }
+    if (commands) this.unsubscribe = commands.subscribe((cmd) => this.handleCommand(cmd));
+  }
+
+  stop(): void {
+    if (this.usageTimer) clearInterval(this.usageTimer);
+    if (this.featuresTimer) clearInterval(this.featuresTimer);
+    this.unsubscribe?.();
+    this.usageTimer = this.featuresTimer = null;
+    this.unsubscribe = null;
+  }
+
+  /** connected participants (a session with two people counts two) */
+  get connections(): number {
+    let n = 0;
+    for (const s of this.slots.values()) n += s.size;
+    return n;
+  }
+
+  /**
+   * Admission for one participant connection; on success its slot and limit counts are held until
+   * `release`. Returns the refusal code, or null when admitted.
+   */
+  admit(claims: SessionClaims, ip: string | null): ErrorCode | null {
+    const { config } = this.deps;
+    if (!claims.participants.includes(claims.sub)) return 'TOKEN_CLAIMS_INVALID';
+    if (this.endedIds.has(claims.sid)) return 'CONFLICT';
+    const taken = this.slots.get(claims.sid);
+    if (taken?.has(claims.sub)) return 'SESSION_FULL';
+    if ((this.perTenant.get(claims.tid) ?? 0) >= config.GATEWAY_MAX_SESSIONS_PER_TENANT) return 'TOO_MANY_SESSIONS';
+    if (ip !== null && (this.perIp.get(ip) ?? 0) >= config.GATEWAY_MAX_SESSIONS_PER_IP) return 'TOO_MANY_SESSIONS';
+    const s = taken ?? new Set<string>();
+    s.add(claims.sub);
+    this.slots.set(claims.sid, s);
+    this.perTenant.set(claims.tid, (this.perTenant.get(claims.tid) ?? 0) + 1);
+    if (ip !== null) this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
+    return null;
+  }
+
+  release(claims: SessionClaims, ip: string | null): void {
+    const s = this.slots.get(claims.sid);
+    if (!s?.delete(claims.sub)) return;
+    if (s.size === 0) this.slots.delete(claims.sid);
+    dec(this.perTenant, claims.tid);
+    if (ip !== null) dec(this.perIp, ip);
+    this.notifyIfEmpty();
+  }
+
+  /** join the session the claims name (creating it on first join); the slot must be admitted */
+  attach(claims: SessionClaims, channel: ClientChannel): { session: Session; participant: Participant } {
+    let session = this.sessions.get(claims.sid);
+    if (!session) {
+      const provider = createProvider(claims, this.deps.config);
+      session = new Session(claims, provider, { ...this.deps, onEnded: (s) => this.onEnded(s) });
+      this.sessions.set(claims.sid, session);
+      const participant = session.join(claims.sub, channel);
+      void session.start();
+      return { session, participant };
+    }
+    return { session, participant: session.join(claims.sub, channel) };
+  }
+
+  handleCommand(cmd: GatewayCommand): void {
+    const s = this.sessions.get(cmd.session_id);
+    if (!s) return;
+    if (cmd.type === 'terminate') s.end(cmd.reason);
+    else s.inject(cmd.text);
+  }
+
+  endAll(reason: EndReason): void {
+    for (const s of [...this.sessions.values()]) s.end(reason);
+  }
+
+  /** resolves once no participant is connected */
+  whenEmpty(): Promise<void> {
+    if (this.connections === 0 && this.sessions.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.emptyWaiters.push(resolve));
+  }
+
+  /** agent audio held by the gateway for all sessions: queues plus socket buffers */
+  bufferedBytes(): number {
+    let n = 0;
+    for (const s of this.sessions.values()) for (const p of s.participants) n += p.playout.queuedBytes + p.channel.bufferedAmount();
+    return n;
+  }
+
+  private onEnded(s: Session): void {
+    if (this.sessions.get(s.id) === s) this.sessions.delete(s.id);
+    this.endedIds.add(s.id);
+    if (this.endedIds.size > ENDED_MEMORY) this.endedIds.delete(this.endedIds.values().next().value!);
+    this.notifyIfEmpty();
+  }
+
+  private notifyIfEmpty(): void {
+    if (this.connections !== 0 || this.sessions.size !== 0) return;
+    const w = this.emptyWaiters;
+    this.emptyWaiters = [];
+    for (const f of w) f();
+  }
+}
+
+function dec(m: Map<string, number>, k: string): void {
+  const v = (m.get(k) ?? 0) - 1;
+  if (v <= 0) m.delete(k);
+  else m.set(k, v);
+}

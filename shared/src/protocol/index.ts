@@ -1,0 +1,2 @@
+export * from './native.ts';
+export * from './twilio.ts';
