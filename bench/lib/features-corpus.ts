@@ -5,7 +5,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WaveFile } from 'wavefile';
+import * as wavefileNs from 'wavefile';
+
+// wavefile is CommonJS: the class sits on the namespace (CJS loader) or on its default (ESM loader)
+const WaveFile = (wavefileNs as unknown as { WaveFile?: typeof wavefileNs.WaveFile }).WaveFile ??
+  (wavefileNs as unknown as { default: typeof wavefileNs }).default.WaveFile;
 
 export const DEFAULT_CORPUS_DIR = fileURLToPath(new URL('../../../shared/corpus', import.meta.url));
 

@@ -1,0 +1,94 @@
+/**
+ * Decimation of 20 ms PCM16 frames to the 8 kHz float signal the detectors work on (and a half-band
+ * step to 4 kHz for the coarse pitch search). Windowed-sinc FIR evaluated only at output samples.
+ * The filters are deliberately short (6 taps per decimation step): the detectors need the 0-3.4 kHz
+ * band, not hi-fi anti-aliasing, and the cost budget is ~20 us per frame for everything.
+ */
+
+/** Supported input rates. */
+export type FeatureSampleRate = 8000 | 16000 | 24000 | 48000;
+export const FEATURE_RATE = 8000;
+
+function designLowpass(taps: number, cutoffNorm: number): Float32Array {
+  // cutoffNorm: cutoff / input sample rate. Hamming-windowed sinc, unity DC gain.
+  const h = new Float32Array(taps);
+  const mid = (taps - 1) / 2;
+  let sum = 0;
+  for (let i = 0; i < taps; i++) {
+    const x = i - mid;
+    const sinc = x === 0 ? 2 * cutoffNorm : Math.sin(2 * Math.PI * cutoffNorm * x) / (Math.PI * x);
+    const w = 0.54 - 0.46 * Math.cos((2 * Math.PI * i) / (taps - 1));
+    h[i] = sinc * w;
+    sum += h[i];
+  }
+  for (let i = 0; i < taps; i++) h[i] /= sum;
+  return h;
+}
+
+/** PCM16 at `rate` -> float (full scale 1.0) at 8 kHz, streaming, allocation-free per call. */
+export class Decimator {
+  readonly factor: number;
+  readonly inLength: number;
+  readonly outLength: number;
+  private readonly h: Float32Array;
+  private readonly work: Float32Array;
+  private readonly hist: number;
+
+  constructor(rate: FeatureSampleRate, frameMs = 20) {
+    this.factor = rate / FEATURE_RATE;
+    this.inLength = (rate * frameMs) / 1000;
+    this.outLength = (FEATURE_RATE * frameMs) / 1000;
+    const taps = this.factor === 1 ? 1 : 6 * this.factor + 1;
+    this.h = this.factor === 1 ? Float32Array.of(1) : designLowpass(taps, 3500 / rate);
+    this.hist = taps - 1;
+    this.work = new Float32Array(this.hist + this.inLength);
+  }
+
+  /** `input` has `inLength` samples; writes `outLength` samples to `out`. */
+  process(input: Int16Array, out: Float32Array): void {
+    const w = this.work;
+    const hist = this.hist;
+    const n = this.inLength;
+    for (let i = 0; i < n; i++) w[hist + i] = input[i] * (1 / 32768);
+    const h = this.h;
+    const taps = h.length;
+    const m = this.factor;
+    const on = this.outLength;
+    for (let k = 0; k < on; k++) {
+      // output k is aligned with input sample k*m (filter delay is absorbed as a fixed latency)
+      const base = k * m;
+      let acc = 0;
+      for (let j = 0; j < taps; j++) acc += h[j] * w[base + j];
+      out[k] = acc;
+    }
+    if (hist > 0) w.copyWithin(0, n, n + hist);
+  }
+
+  reset(): void {
+    this.work.fill(0);
+  }
+}
+
+/** 8 kHz -> 4 kHz, 11-tap low-pass, streaming. */
+export class HalfDecimator {
+  private readonly h = designLowpass(11, 1700 / 8000);
+  private readonly work: Float32Array;
+  constructor(private readonly inLength: number) {
+    this.work = new Float32Array(10 + inLength);
+  }
+
+  process(input: Float32Array, out: Float32Array): void {
+    const w = this.work;
+    const n = this.inLength;
+    for (let i = 0; i < n; i++) w[10 + i] = input[i];
+    const h = this.h;
+    const on = n >> 1;
+    for (let k = 0; k < on; k++) {
+      const b = k * 2;
+      let acc = 0;
+      for (let j = 0; j < 11; j++) acc += h[j] * w[b + j];
+      out[k] = acc;
+    }
+    w.copyWithin(0, n, n + 10);
+  }
+}
