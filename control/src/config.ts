@@ -46,6 +46,37 @@ export const ControlConfigSchema = z.object({
   SCRYPT_COST: envInt(32768).refine((n) => n >= 1024 && (n & (n - 1)) === 0, 'must be a power of two >= 1024'),
   TRUST_PROXY: envBool(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // --- billing, content at rest, telephony, webhooks, tools, retention (issue 4) ---
+  /** a session is admitted only if the balance buys this many seconds of its provider */
+  BILLING_MIN_PREAUTH_S: envInt(30),
+  /** micro-credits granted once when a tenant's credit account opens (trial); 0 disables */
+  BILLING_TRIAL_GRANT_MICRO: envInt(10_000_000),
+  /**
+   * Envelope-encryption master key (32 bytes, base64). Absent => generated once into DATA_DIR/master-key.
+   * MASTER_KEYS_PREVIOUS: comma-separated retired master keys, kept only until data keys are re-wrapped.
+   */
+  MASTER_KEY: optionalString,
+  MASTER_KEYS_PREVIOUS: z.string().default('').transform((s) => s.split(',').map((k) => k.trim()).filter(Boolean)),
+  /** directory of the local recording store; default DATA_DIR/recordings */
+  RECORDINGS_DIR: optionalString,
+  /** public base URL Twilio calls (signatures are computed over it), e.g. https://api.example.com */
+  PUBLIC_CONTROL_URL: z.string().url().default('http://127.0.0.1:3000'),
+  TWILIO_ACCOUNT_SID: optionalString,
+  TWILIO_AUTH_TOKEN: optionalString,
+  /** Twilio REST base URL; tests point it at a local stand-in */
+  TWILIO_API_BASE_URL: z.string().url().default('https://api.twilio.com'),
+  /** ElevenLabs post-call webhook secret (HMAC-SHA256) */
+  ELEVENLABS_WEBHOOK_SECRET: optionalString,
+  /** service credential the gateway presents on /internal/tools (Bearer); absent => the route refuses all */
+  CONTROL_SERVICE_TOKEN: z.string().min(24).optional().or(z.literal('').transform(() => undefined)),
+  /** upper bound for tenant HTTP tool timeouts */
+  TOOL_TIMEOUT_MAX_MS: envInt(15_000),
+  /** session content (transcripts, recordings, post-call data, features) is deleted after this many days */
+  RETENTION_CONTENT_DAYS: envInt(90),
+  /** audit rows older than this are pruned (the chain stays verifiable from an anchor) */
+  RETENTION_AUDIT_DAYS: envInt(730),
+  /** run the retention job in-process every N minutes; 0 (default) = only via `npm run jobs:retention` */
+  RETENTION_INTERVAL_MIN: envInt(0),
 });
 
 export type ControlConfig = z.infer<typeof ControlConfigSchema>;

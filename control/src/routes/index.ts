@@ -9,7 +9,9 @@ import { apiKeyRoutes } from './api-keys.ts';
 import { consentRoutes } from './consents.ts';
 import { auditRoutes } from './audit.ts';
 import { sessionRoutes } from './sessions.ts';
+import { billingRoutes } from './billing.ts';
 
 export const ROUTERS: ReadonlyArray<(b: RouteBuilder) => Router<ControlState>> = [
   healthRoutes, authRoutes, userRoutes, apiKeyRoutes, consentRoutes, auditRoutes, sessionRoutes,
+  billingRoutes,
 ];

@@ -10,6 +10,12 @@
  * | monitor | x |   |   | x | read only | | x | x |
  * | member  |   |   |   |   | x (own)  | x | x |   |
  *
+ *
+ * Billing, reports and the rest (issue 4): owner and admin hold every permission; besides them
+ * agent: transcripts:read, calls:create; monitor: billing:read, reports:read (personal data masked:
+ * personal_data:read is owner/admin only); billing:manage, telephony:manage, tools:manage and
+ * data_subjects:manage are owner/admin only.
+ *
  * Only an owner may grant or change the owner role. The tarot seed's roles map as
  * superadmin -> owner, admin -> admin, reader -> agent, monitor -> monitor, client -> member.
  */
@@ -20,8 +26,8 @@ import type { Principal } from '../types.ts';
 const MATRIX: Record<Role, readonly Permission[]> = {
   owner: PERMISSIONS,
   admin: PERMISSIONS,
-  agent: ['users:read', 'consents:read', 'consents:write', 'sessions:create', 'sessions:read'],
-  monitor: ['users:read', 'audit:read', 'consents:read', 'sessions:read', 'sessions:terminate'],
+  agent: ['users:read', 'consents:read', 'consents:write', 'sessions:create', 'sessions:read', 'transcripts:read', 'calls:create'],
+  monitor: ['users:read', 'audit:read', 'consents:read', 'sessions:read', 'sessions:terminate', 'billing:read', 'reports:read'],
   member: ['consents:read', 'consents:write', 'sessions:create', 'sessions:read'],
 };
 

@@ -13,6 +13,7 @@ import type { Actor, ControlDeps, Principal } from '../types.ts';
 import { appendAudit } from './audit.ts';
 import { grantedPurposes, resolveSubject, type Subject } from './consents.ts';
 import { actsOnlyForSelf } from './roles.ts';
+import { preauthorize } from './billing.ts';
 
 /** Providers that run inside the gateway; every other provider is a transfer to a third party. */
 const LOCAL_PROVIDERS = new Set(['echo']);
@@ -56,7 +57,7 @@ async function mint(key: SigningKey, ttlS: number, tenantId: string, r: Pick<Ses
 export async function createSession(deps: Deps, p: Principal, actor: Actor, input: CreateSessionRequest) {
   if (input.participant && input.participants) throw new AppError('VALIDATION_FAILED', 'give participant or participants, not both');
   const refs = input.participants ?? [input.participant];
-  const maxDuration = Math.min(input.max_duration_s ?? deps.config.SESSION_MAX_DURATION_S, deps.config.SESSION_MAX_DURATION_S);
+  const requestedMax = Math.min(input.max_duration_s ?? deps.config.SESSION_MAX_DURATION_S, deps.config.SESSION_MAX_DURATION_S);
   const id = newId();
   const row = await withTenant(deps.db, p.tenantId, async (tx) => {
     const subjects: Subject[] = [];
@@ -75,6 +76,8 @@ export async function createSession(deps: Deps, p: Principal, actor: Actor, inpu
       const missing = required.filter((x) => !g.has(x));
       if (missing.length) throw new AppError('CONSENT_REQUIRED', `participant ${participantId(s)} has not granted: ${missing.join(', ')}`, { participant: participantId(s), missing });
     }
+    // billing pre-authorisation: the balance must cover the minimum; the token's max duration is what it buys
+    const maxDuration = await preauthorize(tx, deps.config, p.tenantId, input.provider, requestedMax);
     const [r] = await tx<SessionRow[]>`insert into sessions
         (id, tenant_id, provider, transport, participants, subjects, agent, purposes, metadata, max_duration_s, created_by_type, created_by)
       values (${id}, ${p.tenantId}, ${input.provider}, ${input.transport}, ${participants}, ${tx.json(subjects as never)},

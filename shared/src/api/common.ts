@@ -9,6 +9,8 @@ export type Role = z.infer<typeof Role>;
 export const PERMISSIONS = [
   'users:read', 'users:manage', 'api_keys:manage', 'audit:read', 'consents:read', 'consents:write',
   'sessions:create', 'sessions:read', 'sessions:terminate',
+  'billing:read', 'billing:manage', 'reports:read', 'personal_data:read', 'transcripts:read',
+  'telephony:manage', 'calls:create', 'tools:manage', 'data_subjects:manage',
 ] as const;
 export const Permission = z.enum(PERMISSIONS);
 export type Permission = z.infer<typeof Permission>;
