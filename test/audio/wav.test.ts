@@ -37,7 +37,7 @@ t.test('8/16/24/32-bit int and 32-bit float, stereo, other rates -> PCM16 mono a
     const out = readWav(wavOf(chans, rate, depth), 24000);
     t.ok(Math.abs(out.length - 12000) <= 1, `${depth}-bit ${rate} Hz x${channels}: ${out.length} samples`);
     const fit = fitSine(out, 500, 24000, 1000, out.length - 1000);
-    const tol = depth === '8' ? 0.02 : 0.002;
+    const tol = depth === '8' ? 0.02 : 0.005; // passband ripple is up to 0.03 dB (0.35%)
     t.ok(Math.abs(fit.amplitude / 16384 - 1) < tol, `${depth}-bit amplitude ${fit.amplitude.toFixed(1)}`);
     // delay-compensated: phase of the output matches the input's (sin from phase 0)
     // delay removed to within half an output sample (plus wavefile's interpolator for 44.1/22.05 kHz)

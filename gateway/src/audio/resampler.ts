@@ -1,16 +1,18 @@
 /**
- * Streaming polyphase windowed-sinc resampler between 8, 16, 24 and 48 kHz (PCM16 mono).
+ * Streaming polyphase FIR resampler between 8, 16, 24 and 48 kHz (PCM16 mono).
  *
  * Design (per (from, to) pair, computed once and cached module-wide):
  * - ratio L/M = to/from reduced; the prototype low-pass runs at the intermediate rate F = from*L = to*M;
- * - cut-off at the lower Nyquist, transition band 0.85 .. 1.15 of it (0.3 x Nyquist wide), Kaiser window
- *   sized for DESIGN_ATTENUATION_DB. The Kaiser length rule N-1 = (A-8)/(2.285*Δω) makes the group delay
- *   (N-1)/(2F) = (A-8)/(8.614 * lowerNyquist): 2.4 ms for anything involving 8 kHz, half that for 16 kHz,
- *   a third for 24<->48 kHz — under the 2.5 ms budget. The measured figures (tests and
- *   bench/audio.bench.ts): stopband >= 85 dB from 1.15 x Nyquist, passband flat within 0.01 dB to 0.85 x.
+ * - the prototype is one of three linear-phase designs (fir-prototype-specs.ts, generated into
+ *   fir-prototypes.ts): transition band 0.85 .. 1.15 of the lower Nyquist, designed by weighted least
+ *   squares + Lawson iteration (near-equiripple). A Kaiser-windowed sinc of the lengths the 2.5 ms delay
+ *   budget allows reaches ~90 dB; relaxing the passband from Kaiser's 0.0003 dB to ~0.03 dB buys
+ *   113-116 dB of stopband with shorter filters (67/99/207 taps), i.e. aliases and images stay below
+ *   half an LSB of PCM16 and the group delay is 2.06-2.15 ms for pairs involving 8 kHz, ~1 ms for
+ *   16 kHz pairs and 0.69 ms for 24<->48 kHz. Measured in tests and bench/audio.bench.ts.
  * - the L phases are stored reversed and zero-padded to a multiple of 8 taps in one flat coefficient
  *   table, so each output sample is a plain dot product against a Float32 history buffer; that loop runs
- *   in a small WebAssembly SIMD kernel (fir-kernel.ts), f32 arithmetic, ~4x the speed of scalar JS.
+ *   in a small WebAssembly SIMD kernel (fir-kernel.ts), f32 arithmetic, ~6x the speed of scalar JS.
  *   Coefficients, history and output live in the kernel's memory (one 64 KiB page per instance).
  *
  * Streaming: input is appended (as float) to a history buffer holding the last taps-1 samples, so the
@@ -23,16 +25,11 @@
  */
 
 import { FIR_TAP_MULTIPLE, instantiateFir, type FirRun } from './fir-kernel.ts';
+import { PROTOTYPE_HALVES } from './fir-prototypes.ts';
 
 export type SampleRate = 8000 | 16000 | 24000 | 48000;
 
 export const SAMPLE_RATES: readonly SampleRate[] = [8000, 16000, 24000, 48000];
-
-/** Target stopband attenuation of the Kaiser design; see the header for the delay it implies. */
-const DESIGN_ATTENUATION_DB = 90;
-/** Transition band edges as fractions of the lower Nyquist frequency. */
-const PASS_EDGE = 0.85;
-const STOP_EDGE = 1.15;
 
 export function isSampleRate(rate: number): rate is SampleRate {
   return rate === 8000 || rate === 16000 || rate === 24000 || rate === 48000;
@@ -47,19 +44,6 @@ function gcd(a: number, b: number): number {
   return a;
 }
 
-/** Zeroth-order modified Bessel function of the first kind (series; converges fast for x < 30). */
-function besselI0(x: number): number {
-  let sum = 1;
-  let term = 1;
-  const q = (x * x) / 4;
-  for (let k = 1; k < 200; k++) {
-    term *= q / (k * k);
-    sum += term;
-    if (term < sum * 1e-17) break;
-  }
-  return sum;
-}
-
 export interface ResamplerDesign {
   readonly fromRate: number;
   readonly toRate: number;
@@ -69,9 +53,10 @@ export interface ResamplerDesign {
   readonly down: number;
   /** Prototype filter length at the intermediate rate from*up. */
   readonly length: number;
+  /** Intermediate rate / lower Nyquist: which prototype (fir-prototype-specs.ts). */
+  readonly ratio: number;
   /** Taps per phase, padded to a multiple of FIR_TAP_MULTIPLE. */
   readonly taps: number;
-  readonly beta: number;
   /** Phase p's reversed taps are coeffs[p*taps .. (p+1)*taps). Gain `up` folded in. */
   readonly coeffs: Float32Array;
   /** Group delay of the prototype, in milliseconds. */
@@ -92,24 +77,13 @@ export function resamplerDesign(fromRate: number, toRate: number): ResamplerDesi
   const up = toRate / g;
   const down = fromRate / g;
   const rate = fromRate * up;
-  const nyquist = Math.min(fromRate, toRate) / 2;
-  const dw = (2 * Math.PI * (STOP_EDGE - PASS_EDGE) * nyquist) / rate;
-  const a = DESIGN_ATTENUATION_DB;
-  const beta = a > 50 ? 0.1102 * (a - 8.7) : 0.5842 * Math.pow(a - 21, 0.4) + 0.07886 * (a - 21);
-  const length = Math.ceil((a - 8) / (2.285 * dw)) + 1;
-  const fc = ((PASS_EDGE + STOP_EDGE) / 2) * nyquist / rate; // cycles per sample at the intermediate rate
-  const center = (length - 1) / 2;
+  const ratio = rate / (Math.min(fromRate, toRate) / 2);
+  const half = PROTOTYPE_HALVES[ratio];
+  if (half === undefined) throw new RangeError(`Resampler: no prototype for ${fromRate} -> ${toRate} (ratio ${ratio})`);
+  const length = half.length * 2 - 1;
+  const center = half.length - 1;
   const proto = new Float64Array(length);
-  const i0b = besselI0(beta);
-  let sum = 0;
-  for (let n = 0; n < length; n++) {
-    const x = n - center;
-    const sinc = x === 0 ? 2 * fc : Math.sin(2 * Math.PI * fc * x) / (Math.PI * x);
-    const r = x / center;
-    const w = besselI0(beta * Math.sqrt(Math.max(0, 1 - r * r))) / i0b;
-    proto[n] = sinc * w;
-    sum += proto[n]!;
-  }
+  for (let k = 0; k < half.length; k++) proto[center + k] = proto[center - k] = half[k]!;
   const perPhase = Math.ceil(length / up);
   const taps = Math.ceil(perPhase / FIR_TAP_MULTIPLE) * FIR_TAP_MULTIPLE;
   const coeffs = new Float32Array(up * taps);
@@ -119,7 +93,7 @@ export function resamplerDesign(fromRate: number, toRate: number): ResamplerDesi
   for (let p = 0; p < up; p++) {
     for (let k = 0; k < taps; k++) {
       const h = p + k * up;
-      coeffs[p * taps + (taps - 1 - k)] = h < length ? (proto[h]! * up) / sum : 0;
+      coeffs[p * taps + (taps - 1 - k)] = h < length ? proto[h]! * up : 0; // gain `up` restores the level after zero-stuffing
     }
   }
   const nextPhase = new Int32Array(up);
@@ -134,8 +108,8 @@ export function resamplerDesign(fromRate: number, toRate: number): ResamplerDesi
     up,
     down,
     length,
+    ratio,
     taps,
-    beta,
     coeffs,
     delayMs: (center / rate) * 1000,
     nextPhase,

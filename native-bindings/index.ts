@@ -1,0 +1,2 @@
+export * from './opus.ts';
+export * from './swisseph.ts';
