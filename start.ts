@@ -1,0 +1,54 @@
+/**
+ * `npm start`: the whole system in one process on embedded defaults — the control plane on PGlite
+ * (unless DATABASE_URL is set), the gateway, and the in-process bus joining them. Production runs the
+ * two services separately (`npm run start:control`, `npm run start:gateway`) on Postgres and Redis.
+ */
+import { loadControlConfig } from './control/src/config.ts';
+import { startControl } from './control/src/server.ts';
+import { loadGatewayConfig } from './gateway/src/config.ts';
+import { startGateway } from './gateway/src/server.ts';
+import { InProcessCommandBus, InProcessEventBus } from './shared/src/bus/index.ts';
+import { createLogger } from './shared/src/logger.ts';
+
+const log = createLogger('switchboard', process.env.LOG_LEVEL ?? 'info');
+const commands = new InProcessCommandBus();
+const events = new InProcessEventBus();
+
+const gatewayConfig = loadGatewayConfig(process.env);
+// The control plane hands out the gateway URL in session responses: default it to the gateway started here.
+const controlConfig = loadControlConfig({
+  ...process.env,
+  PUBLIC_GATEWAY_URL: process.env.PUBLIC_GATEWAY_URL ?? `ws://127.0.0.1:${gatewayConfig.GATEWAY_PORT}`,
+});
+const control = await startControl({ config: controlConfig, commands, logger: log.child({ svc: 'control' }) });
+const gateway = await startGateway({
+  config: gatewayConfig,
+  jwks: new URL('/.well-known/jwks.json', control.url),
+  commands,
+  events,
+  logger: log.child({ svc: 'gateway' }),
+});
+
+process.stdout.write(
+  [
+    '',
+    'Switchboard is running (embedded defaults: PGlite, in-process bus, echo agent)',
+    `  API       ${control.url}`,
+    `  API docs  ${control.url}/docs`,
+    `  gateway   ${gateway.url}`,
+    '',
+  ].join('\n') + '\n',
+);
+
+let stopping = false;
+async function stop(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, 'shutting down');
+  await gateway.drain();
+  await gateway.close();
+  await control.close();
+  process.exit(0);
+}
+process.on('SIGTERM', () => void stop('SIGTERM'));
+process.on('SIGINT', () => void stop('SIGINT'));
