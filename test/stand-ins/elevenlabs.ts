@@ -48,6 +48,8 @@ export interface ElevenLabsConnection {
   readonly audioBytes: Record<Encoding, number>;
   readonly audioIn: Int16Array[];
   readonly audioOutBytes: Record<Encoding, number>;
+  /** bytes of stale audio sent after an interruption (a correct client drops them) */
+  staleBytesOut: number;
   readonly toolResults: { tool_call_id: string; result: string; is_error: boolean }[];
   readonly pongs: number[];
   readonly interruptions: number[];
@@ -103,7 +105,7 @@ class Conn {
     const inputFormat = agent.inputFormat ?? 'pcm_16000';
     this.rec = {
       id: pid('conn'), agentId, url, conversationId: `conv_${randomBytes(12).toString('hex')}`, messages: [], initData: null,
-      audioBytes: { pcm16: 0, pcmu: 0, pcma: 0 }, audioIn: [], audioOutBytes: { pcm16: 0, pcmu: 0, pcma: 0 }, toolResults: [], pongs: [], interruptions: [],
+      audioBytes: { pcm16: 0, pcmu: 0, pcma: 0 }, audioIn: [], audioOutBytes: { pcm16: 0, pcmu: 0, pcma: 0 }, staleBytesOut: 0, toolResults: [], pongs: [], interruptions: [],
       inputFormat, outputFormat: agent.outputFormat ?? 'pcm_16000', lastEventId: 0, closed: null, ws,
     };
     this.vad = new EnergyVad(rate(inputFormat));
@@ -272,6 +274,7 @@ class Conn {
         // is <= the interruption's, so a correct client drops it (PROTOCOLS.md 3.3).
         const stale = encode(pcm.subarray(i * per, Math.min(pcm.length, (i + 1) * per)), e);
         this.rec.audioOutBytes[e] += stale.length;
+        this.rec.staleBytesOut += stale.length;
         sendWs(ws, { type: 'audio', audio_event: { audio_base_64: stale.toString('base64'), event_id: this.rec.lastEventId } });
         return false;
       }

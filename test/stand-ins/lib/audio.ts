@@ -169,3 +169,42 @@ export function similarity(a: Int16Array, b: Int16Array, maxLag = 0): number {
   }
   return best;
 }
+
+/**
+ * `similarity` after finding the best alignment within ±`maxLagMs`: a coarse search on 10 ms energy
+ * envelopes, then a fine sample-level search around it. For replies that carry some pre-roll or
+ * trailing silence (the echo agent), where a plain zero-lag comparison would miss.
+ */
+export function alignedSimilarity(got: Int16Array, expected: Int16Array, rate: number, maxLagMs = 300): number {
+  const block = rate / 100;
+  const env = (x: Int16Array): Float64Array => {
+    const out = new Float64Array(Math.floor(x.length / block));
+    for (let b = 0; b < out.length; b++) {
+      let s = 0;
+      for (let i = b * block; i < (b + 1) * block; i++) s += Math.abs(x[i]!);
+      out[b] = s / block;
+    }
+    return out;
+  };
+  const eg = env(got);
+  const ee = env(expected);
+  const maxLag = Math.ceil(maxLagMs / 10);
+  let bestLag = 0;
+  let best = -Infinity;
+  for (let lag = -maxLag; lag <= maxLag; lag++) {
+    let s = 0;
+    for (let i = 0; i < ee.length; i++) {
+      const j = i + lag;
+      if (j >= 0 && j < eg.length) s += ee[i]! * eg[j]!;
+    }
+    if (s > best) {
+      best = s;
+      bestLag = lag;
+    }
+  }
+  const offset = bestLag * block;
+  const start = Math.max(0, offset);
+  const view = got.subarray(start, Math.min(got.length, start + expected.length + block));
+  const exp = offset < 0 ? expected.subarray(-offset) : expected;
+  return similarity(exp.subarray(0, Math.min(exp.length, view.length)), view, block);
+}
