@@ -5,6 +5,7 @@
  * (the control plane re-issues terminates on later usage ticks; see the billing cut-off).
  */
 import type { Redis } from 'ioredis';
+import { AppError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { GatewayCommand } from './messages.ts';
 import { whenReady } from './redis-connection.ts';
@@ -40,11 +41,19 @@ export class RedisCommandBus implements CommandBus {
     });
   }
 
-  /** Rejects when Redis is unreachable: the caller (an operator action, a cut-off) must know. */
+  /**
+   * Rejects with AppError UNAVAILABLE (503) when Redis is unreachable within ~2 s: the caller (an
+   * operator's terminate, a credit cut-off) must know the command did not go out.
+   */
   async publish(cmd: GatewayCommand): Promise<void> {
     const json = JSON.stringify(GatewayCommand.parse(cmd));
-    await whenReady(this.publisher);
-    await this.publisher.publish(this.channel, json);
+    try {
+      await whenReady(this.publisher);
+      await this.publisher.publish(this.channel, json);
+    } catch (err) {
+      this.log.warn({ err, cmd: cmd.type, session_id: cmd.session_id }, 'command publish failed');
+      throw new AppError('UNAVAILABLE', 'The command bus is unreachable; retry later.');
+    }
   }
 
   subscribe(handler: (cmd: GatewayCommand) => void): () => void {

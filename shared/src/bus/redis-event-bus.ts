@@ -54,6 +54,7 @@ export class RedisEventBus implements EventBus {
   private readonly maxAgeMs: number;
   private outbox: Outbox | null = null;
   private readonly consumers = new Set<StreamConsumer>();
+  private consumeCalls = 0;
   private readonly onReady = (): void => this.outbox?.poke();
 
   constructor(opts: RedisEventBusOptions) {
@@ -82,7 +83,9 @@ export class RedisEventBus implements EventBus {
       stream: this.stream,
       deadLetter: this.deadLetter,
       group: this.opts.group ?? 'control',
-      consumer: this.opts.consumer ?? `${hostname()}-${process.pid}`,
+      // A second consume() on the same bus gets its own name: two loops sharing one pending list
+      // would re-handle each other's in-flight entries.
+      consumer: (this.opts.consumer ?? `${hostname()}-${process.pid}`) + (this.consumeCalls++ > 0 ? `-${this.consumeCalls}` : ''),
       log: this.opts.log,
     }, handler);
     this.consumers.add(consumer);
