@@ -18,8 +18,10 @@ export const GatewayEnv = z.object({
   GATEWAY_JWKS_URL: z.string().url().optional(),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 
-  /** largest WebSocket message accepted; 64 KiB holds 1.3 s of 24 kHz PCM16 or a Twilio frame many times over */
+  /** largest message accepted; a bigger one gets MESSAGE_TOO_BIG and close 1009. 64 KiB is 1.3 s of 24 kHz PCM16 */
   GATEWAY_MAX_PAYLOAD_BYTES: envInt(64 * 1024),
+  /** uWS's own limit (maxPayloadLength): beyond it uWS drops the TCP connection without a close frame */
+  GATEWAY_HARD_MAX_PAYLOAD_BYTES: envInt(1024 * 1024),
   /** seconds without any message before uWS closes the socket (uWS rounds to 4 s granularity) */
   GATEWAY_IDLE_TIMEOUT_S: envInt(60),
   /** uWS per-socket backpressure ceiling; above it uWS drops sends, so our own high-water mark sits well below */

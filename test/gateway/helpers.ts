@@ -141,13 +141,12 @@ export function pcmBytes(s: Int16Array): Buffer {
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** stream PCM16 24 kHz in 20 ms frames, paced at `speed` x real time (Infinity = as fast as possible) */
-export async function streamPcm(c: Client, pcm: Int16Array, speed = 1): Promise<void> {
-  const frame = 480;
+export async function streamPcm(c: Client, pcm: Int16Array, speed = 1, frame = 480): Promise<void> {
   const start = performance.now();
   for (let i = 0, k = 0; i < pcm.length; i += frame, k++) {
     c.ws.send(pcmBytes(pcm.subarray(i, Math.min(pcm.length, i + frame))));
     if (Number.isFinite(speed)) {
-      const due = start + ((k + 1) * 20) / speed;
+      const due = start + ((k + 1) * (frame / 24)) / speed;
       const wait = due - performance.now();
       if (wait > 1) await sleep(wait);
     }

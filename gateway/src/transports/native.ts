@@ -87,6 +87,10 @@ export class NativeConnection implements ClientChannel {
   onMessage(message: ArrayBuffer, isBinary: boolean): void {
     if (this.state === State.Closed) return;
     this.counters.bytesIn.inc(message.byteLength);
+    if (message.byteLength > this.ctx.config.GATEWAY_MAX_PAYLOAD_BYTES) {
+      this.fail('MESSAGE_TOO_BIG', `messages are limited to ${this.ctx.config.GATEWAY_MAX_PAYLOAD_BYTES} bytes`, true);
+      return;
+    }
     if (!this.flood.allow(performance.now())) {
       this.fail('FLOOD', 'more than the allowed messages per second', true);
       return;
@@ -294,7 +298,7 @@ export class NativeConnection implements ClientChannel {
 export function nativeBehavior(ctx: TransportContext): WebSocketBehavior<NativeUserData> {
   const { config } = ctx;
   return {
-    maxPayloadLength: config.GATEWAY_MAX_PAYLOAD_BYTES,
+    maxPayloadLength: Math.max(config.GATEWAY_HARD_MAX_PAYLOAD_BYTES, config.GATEWAY_MAX_PAYLOAD_BYTES),
     idleTimeout: config.GATEWAY_IDLE_TIMEOUT_S,
     maxBackpressure: config.GATEWAY_MAX_BACKPRESSURE_BYTES,
     closeOnBackpressureLimit: 0,

@@ -83,6 +83,10 @@ export class TwilioConnection implements ClientChannel {
   onMessage(message: ArrayBuffer, isBinary: boolean): void {
     if (this.state === State.Closed) return;
     this.counters.bytesIn.inc(message.byteLength);
+    if (message.byteLength > this.ctx.config.GATEWAY_MAX_PAYLOAD_BYTES) {
+      this.protocolError('MESSAGE_TOO_BIG', 'message too big', true);
+      return;
+    }
     if (!this.flood.allow(performance.now())) {
       this.protocolError('FLOOD', 'too many messages per second', true);
       return;
@@ -324,7 +328,7 @@ export class TwilioConnection implements ClientChannel {
 export function twilioBehavior(ctx: TransportContext): WebSocketBehavior<TwilioUserData> {
   const { config } = ctx;
   return {
-    maxPayloadLength: config.GATEWAY_MAX_PAYLOAD_BYTES,
+    maxPayloadLength: Math.max(config.GATEWAY_HARD_MAX_PAYLOAD_BYTES, config.GATEWAY_MAX_PAYLOAD_BYTES),
     idleTimeout: config.GATEWAY_IDLE_TIMEOUT_S,
     maxBackpressure: config.GATEWAY_MAX_BACKPRESSURE_BYTES,
     closeOnBackpressureLimit: 0,
