@@ -1,0 +1,189 @@
+/**
+ * Control-plane benchmark: `npm run bench:control` (table) or `npm run bench:control -- --json`.
+ *
+ * The server runs in a child process (this file with --serve) on a fresh database of the real
+ * Postgres (127.0.0.1:5432); this process is the load generator: 50 concurrent keep-alive clients.
+ * Measured in the same run, against the same child:
+ *   - POST /v1/sessions with an API key (auth lookup + rate limit + consent check + insert + audit
+ *     append + ES256 token mint), the server-to-server path apps use;
+ *   - POST /v1/sessions with a user access token (JWT auth instead of the key lookup);
+ *   - a Koa hello-world route (same Koa version, same process, no middleware) as the ceiling.
+ * Target: session creation >= 0.25x hello-world req/s, p99 < 25 ms.
+ */
+import http from 'node:http';
+import os from 'node:os';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import postgres from 'postgres';
+
+const ADMIN_URL = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 50);
+const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 5000);
+const WARMUP_MS = 1000;
+/** the multi-tenant scenario spreads the load so no tenant's audit chain serialises it */
+const TENANTS = Number(process.env.BENCH_TENANTS ?? 25);
+const JSON_OUT = process.argv.includes('--json');
+
+if (process.argv.includes('--serve')) await serve();
+else await main();
+
+/** Child: the control plane plus a hello-world Koa app; prints both URLs as one JSON line. */
+async function serve() {
+  const Koa = (await import('koa')).default;
+  const { loadControlConfig } = await import('../control/src/config.ts');
+  const { startControl } = await import('../control/src/server.ts');
+  const { InProcessCommandBus } = await import('../shared/src/bus/index.ts');
+  const config = loadControlConfig({
+    CONTROL_PORT: '0', DATABASE_URL: process.env.BENCH_DATABASE_URL!, DATA_DIR: `/tmp/sb-bench-${randomBytes(4).toString('hex')}`,
+    JWT_SECRET: randomBytes(32).toString('hex'), LOG_LEVEL: 'silent', SCRYPT_COST: '1024',
+    API_KEY_RATE_LIMIT_PER_MIN: '100000000', AUTH_RATE_LIMIT_PER_MIN: '100000', DATABASE_POOL_MAX: process.env.BENCH_POOL ?? '10',
+  });
+  const control = await startControl({ config, commands: new InProcessCommandBus() });
+  const hello = new Koa();
+  hello.use((ctx) => { ctx.body = { hello: 'world' }; });
+  const server = http.createServer(hello.callback());
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as import('node:net').AddressInfo).port;
+  process.stdout.write(JSON.stringify({ control: control.url, hello: `http://127.0.0.1:${port}` }) + '\n');
+  process.on('SIGTERM', async () => {
+    server.close();
+    server.closeAllConnections();
+    await control.close();
+    process.exit(0);
+  });
+}
+
+interface Result { name: string; requests: number; errors: number; rps: number; p50: number; p90: number; p99: number; max: number }
+
+async function main() {
+  const dbName = `sbbench_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+  const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`CREATE DATABASE ${dbName}`);
+  // BENCH_SYNC_COMMIT=off shows what the commit fsync of this machine's disk costs (not a production setting)
+  if (process.env.BENCH_SYNC_COMMIT === 'off') await admin.unsafe(`ALTER DATABASE ${dbName} SET synchronous_commit = off`);
+  const dbUrl = ADMIN_URL.replace(/\/[^/]*$/, `/${dbName}`);
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve'], {
+    env: { ...process.env, BENCH_DATABASE_URL: dbUrl }, stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    const urls = await new Promise<{ control: string; hello: string }>((resolve, reject) => {
+      let buf = '';
+      child.stdout!.on('data', (b: Buffer) => {
+        buf += b.toString();
+        const line = buf.split('\n').find((l) => l.startsWith('{'));
+        if (line) resolve(JSON.parse(line));
+      });
+      child.once('exit', (c) => reject(new Error(`server exited ${c}`)));
+    });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+
+    // setup: tenants, each with an API key and consents for the participants the load uses
+    const PARTICIPANTS = 10;
+    const setupTenant = async (i: number) => {
+      const su = await request(agent, 'POST', `${urls.control}/v1/auth/signup`, { email: `bench-${i}-${dbName}@example.test`, password: 'correct horse battery', tenant_name: `Bench ${i}` });
+      const user = JSON.parse(su.body).access_token as string;
+      const key = JSON.parse((await request(agent, 'POST', `${urls.control}/v1/api-keys`, { name: 'bench' }, user)).body).secret as string;
+      for (let p = 0; p < PARTICIPANTS; p++) {
+        for (const purpose of ['voice_processing', 'provider:openai']) {
+          await request(agent, 'PUT', `${urls.control}/v1/consents/${purpose}`, { subject: { external_id: `caller-${p}` }, version: 'v1', text_sha256: 'f'.repeat(64) }, key);
+        }
+      }
+      return { user, key };
+    };
+    const tenants: Array<{ user: string; key: string }> = [];
+    for (let i = 0; i < TENANTS; i++) tenants.push(await setupTenant(i));
+    const { user, key } = tenants[0]!;
+    let n = 0;
+    const sessionBody = () => ({ provider: 'openai', agent: { ref: 'bench', instructions: 'Be brief.', voice: 'alloy' }, participant: { external_id: `caller-${n++ % PARTICIPANTS}` }, transport: 'web' });
+
+    const results: Result[] = [];
+    results.push(await load('koa hello-world GET', agent, () => request(agent, 'GET', `${urls.hello}/`)));
+    results.push(await load('POST /v1/sessions (API key)', agent, () => request(agent, 'POST', `${urls.control}/v1/sessions`, sessionBody(), key), 201));
+    results.push(await load('POST /v1/sessions (user JWT)', agent, () => request(agent, 'POST', `${urls.control}/v1/sessions`, sessionBody(), user), 201));
+    let k = 0;
+    results.push(await load(`POST /v1/sessions (API key, ${TENANTS} tenants)`, agent, () => request(agent, 'POST', `${urls.control}/v1/sessions`, sessionBody(), tenants[k++ % TENANTS]!.key), 201));
+    results.push(await load('GET /healthz (full middleware)', agent, () => request(agent, 'GET', `${urls.control}/healthz`)));
+    agent.destroy();
+    report(results);
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    await admin.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await admin.end();
+  }
+}
+
+function request(agent: http.Agent, method: string, url: string, body?: unknown, token?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const headers: Record<string, string> = {};
+    if (payload) { headers['content-type'] = 'application/json'; headers['content-length'] = String(Buffer.byteLength(payload)); }
+    if (token) headers.authorization = `Bearer ${token}`;
+    const req = http.request(url, { method, agent, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/** CONCURRENCY closed-loop clients for WARMUP_MS (discarded) then DURATION_MS (measured). */
+async function load(name: string, _agent: http.Agent, fire: () => Promise<{ status: number; body: string }>, okStatus = 200): Promise<Result> {
+  const lat: number[] = [];
+  let errors = 0;
+  let measuring = false;
+  let stop = false;
+  let firstError = '';
+  const worker = async () => {
+    while (!stop) {
+      const t0 = performance.now();
+      try {
+        const r = await fire();
+        if (r.status !== okStatus) { errors++; firstError ||= `${r.status} ${r.body.slice(0, 200)}`; }
+      } catch (e) {
+        errors++;
+        firstError ||= String(e);
+      }
+      if (measuring) lat.push(performance.now() - t0);
+    }
+  };
+  const workers = Array.from({ length: CONCURRENCY }, worker);
+  await sleep(WARMUP_MS);
+  measuring = true;
+  const t0 = performance.now();
+  await sleep(DURATION_MS);
+  measuring = false;
+  const elapsed = performance.now() - t0;
+  stop = true;
+  await Promise.all(workers);
+  if (firstError && !JSON_OUT) process.stderr.write(`${name}: first error: ${firstError}\n`);
+  lat.sort((a, b) => a - b);
+  const q = (p: number) => lat.length ? lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]! : NaN;
+  return { name, requests: lat.length, errors, rps: lat.length / (elapsed / 1000), p50: q(0.5), p90: q(0.9), p99: q(0.99), max: lat[lat.length - 1] ?? NaN };
+}
+
+function report(results: Result[]) {
+  const hello = results[0]!;
+  const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', node: process.version, loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100), concurrency: CONCURRENCY, duration_ms: DURATION_MS };
+  const rows = results.map((r) => ({ ...r, ratio: r.rps / hello.rps }));
+  if (JSON_OUT) {
+    process.stdout.write(JSON.stringify({ machine, results: rows, target: { ratio: 0.25, p99_ms: 25 } }, null, 2) + '\n');
+    return;
+  }
+  const f = (x: number, d = 1) => x.toFixed(d);
+  process.stdout.write(`control-plane bench: ${machine.cpus} x ${machine.cpu}, node ${machine.node}, loadavg ${machine.loadavg.join(' ')}, ${CONCURRENCY} concurrent, ${DURATION_MS / 1000} s each\n\n`);
+  process.stdout.write('| scenario | requests | errors | req/s | p50 ms | p90 ms | p99 ms | max ms | x hello |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n');
+  for (const r of rows) {
+    process.stdout.write(`| ${r.name} | ${r.requests} | ${r.errors} | ${f(r.rps, 0)} | ${f(r.p50)} | ${f(r.p90)} | ${f(r.p99)} | ${f(r.max)} | ${f(r.ratio, 3)} |\n`);
+  }
+  const s = rows[1]!;
+  process.stdout.write(`\nsession creation (API key): ${f(s.ratio, 3)} x hello-world (target >= 0.25): ${s.ratio >= 0.25 ? 'met' : 'NOT met'}; p99 ${f(s.p99)} ms (target < 25): ${s.p99 < 25 ? 'met' : 'NOT met'}\n`);
+}
+
+function sleep(ms: number) {
+  return new Promise((r) => setTimeout(r, ms));
+}
