@@ -52,6 +52,9 @@ export interface OpenAIConnection {
   /** decoded PCM received (at 8 kHz for G.711, 24 kHz for pcm) */
   readonly audioIn: Int16Array[];
   readonly audioOutBytes: Record<Encoding, number>;
+  /** the exact audio bytes received (appends) and sent (deltas), for byte-identity checks */
+  readonly rawIn: Buffer[];
+  readonly rawOut: Buffer[];
   readonly truncations: { item_id: string; content_index: number; audio_end_ms: number }[];
   readonly toolOutputs: { call_id: string; output: string }[];
   readonly errorsSent: { code: string; message: string }[];
@@ -145,6 +148,8 @@ class Conn {
       audioBytes: { pcm16: 0, pcmu: 0, pcma: 0 },
       audioIn: [],
       audioOutBytes: { pcm16: 0, pcmu: 0, pcma: 0 },
+      rawIn: [],
+      rawOut: [],
       truncations: [],
       toolOutputs: [],
       errorsSent: [],
@@ -286,6 +291,7 @@ class Conn {
     }
     const bytes = Buffer.from(audio, 'base64');
     this.rec.audioBytes[this.inputEnc] += bytes.length;
+    this.rec.rawIn.push(bytes);
     const pcm = decode(bytes, this.inputEnc);
     this.rec.audioIn.push(pcm);
     this.bufferMs += (pcm.length * 1000) / rateOf(this.inputEnc);
@@ -446,6 +452,7 @@ class Conn {
         const slice = pcm.subarray(i * perChunk, Math.min(pcm.length, (i + 1) * perChunk));
         const bytes = encode(slice, enc);
         this.rec.audioOutBytes[enc] += bytes.length;
+        this.rec.rawOut.push(bytes);
         item.audioMs += (slice.length * 1000) / rate;
         if (words[i] !== '') {
           item.transcript += words[i];

@@ -1,0 +1,78 @@
+/**
+ * Whole calls through the gateway (uWS server, Twilio transport, session pipeline) with network
+ * providers behind it: a Twilio call through `openai` is μ-law end to end, byte for byte, with no
+ * resampling; through an ElevenLabs pcm_16000 agent the audio is resampled both ways and still
+ * speech on both ends.
+ */
+import t from 'tap';
+import { registerRemoteProviders } from '../../gateway/src/providers/remote.ts';
+import { providersConfig } from '../../gateway/src/providers/config.ts';
+import { alignedSimilarity, decode, encode, utteranceAt } from '../stand-ins/lib/audio.ts';
+import { until } from '../stand-ins/lib/script.ts';
+import { startOpenAIStandIn } from '../stand-ins/openai.ts';
+import { startElevenLabsStandIn } from '../stand-ins/elevenlabs.ts';
+import { TwilioMediaClient } from '../stand-ins/twilio-media-client.ts';
+import { startTestGateway, sleep } from '../gateway/helpers.ts';
+import { concat, silence } from './lib/ws-client.ts';
+
+const silenceMu = (ms: number): Uint8Array => new Uint8Array(ms * 8).fill(0xff);
+
+t.test('Twilio -> gateway -> openai: μ-law passes straight through both ways', async (t) => {
+  const si = await startOpenAIStandIn({ script: [{ kind: 'speak', utterance: 1 }], userTranscript: 'hello' });
+  t.teardown(() => si.close());
+  registerRemoteProviders(providersConfig({ OPENAI_API_KEY: si.apiKey, OPENAI_BASE_URL: si.baseURL, PROVIDER_EXTRA_CA_PEM: si.ca }));
+  const tg = await startTestGateway();
+  t.teardown(() => tg.close());
+  const token = await tg.token({ transport: 'twilio', provider: 'openai', sub: 'caller' });
+  const call = new TwilioMediaClient(`${tg.gw.url}/v1/twilio/media`, { customParameters: { token } });
+  await call.start();
+  t.teardown(() => call.ws.terminate());
+  // Twilio streams continuously; the provider connects while the first frames flow.
+  for (let i = 0; i < 50 && (si.connections[0]?.audioBytes.pcmu ?? 0) === 0; i++) await call.sendAudio(silenceMu(100));
+  t.ok(si.connections[0]!.audioBytes.pcmu > 0, 'audio reaches OpenAI');
+  const conn = si.connections[0]!;
+  const session = conn.session as { audio: { input: { format: unknown }; output: { format: unknown } } };
+  t.same(session.audio.input.format, { type: 'audio/pcmu' }, 'OpenAI hears μ-law');
+  t.same(session.audio.output.format, { type: 'audio/pcmu' }, 'OpenAI speaks μ-law');
+  await sleep(100);
+  const before = conn.audioBytes.pcmu;
+  // whole 20 ms frames: the gateway reframes to 160 bytes, and a partial last frame waits for more
+  const pcm = concat(utteranceAt('conv00', 0, 8000).pcm, silence(8000, 800));
+  const turn = encode(pcm.subarray(0, pcm.length - (pcm.length % 160)), 'pcmu');
+  await call.sendAudio(turn, 4);
+  await until(() => conn.audioBytes.pcmu >= before + turn.length, 5000, 'the turn at OpenAI');
+  t.ok(Buffer.concat(conn.rawIn).subarray(before, before + turn.length).equals(turn), 'OpenAI received exactly the bytes Twilio sent');
+  const replyLen = utteranceAt('conv00', 1, 8000).pcm.length;
+  await until(() => conn.audioOutBytes.pcmu === replyLen, 5000, 'the whole reply sent');
+  const reply = Buffer.concat(conn.rawOut);
+  const whole = reply.length - (reply.length % 160);
+  for (let i = 0; i < 60 && call.playedBytes < whole; i++) await call.sendAudio(silenceMu(100));
+  const played = Buffer.concat(call.played);
+  t.ok(played.length >= whole && played.subarray(0, whole).equals(reply.subarray(0, whole)), 'Twilio played exactly the bytes OpenAI sent');
+  t.same(call.errors, []);
+});
+
+t.test('Twilio -> gateway -> elevenlabs pcm_16000: resampled both ways, speech on both ends', async (t) => {
+  const si = await startElevenLabsStandIn({ agents: { agent_t: { private: true } }, script: [{ kind: 'speak', utterance: 1 }] });
+  t.teardown(() => si.close());
+  registerRemoteProviders(providersConfig({ ELEVENLABS_API_KEY: si.apiKey, ELEVENLABS_BASE_URL: si.baseUrl }));
+  const tg = await startTestGateway();
+  t.teardown(() => tg.close());
+  const token = await tg.token({ transport: 'twilio', provider: 'elevenlabs', sub: 'caller', agent: { ref: 'elevenlabs:agent_t' } });
+  const call = new TwilioMediaClient(`${tg.gw.url}/v1/twilio/media`, { customParameters: { token } });
+  await call.start();
+  t.teardown(() => call.ws.terminate());
+  for (let i = 0; i < 50 && (si.connections[0]?.audioBytes.pcm16 ?? 0) === 0; i++) await call.sendAudio(silenceMu(100));
+  t.ok(si.connections[0]!.audioBytes.pcm16 > 0, 'audio reaches ElevenLabs');
+  const conn = si.connections[0]!;
+  const speech8k = utteranceAt('conv00', 0, 8000).pcm;
+  await call.sendAudio(encode(concat(speech8k, silence(8000, 800)), 'pcmu'), 4);
+  await until(() => conn.audioOutBytes.pcm16 > 0, 8000, 'the agent answering');
+  const heard = concat(...conn.audioIn);
+  t.ok(alignedSimilarity(heard, utteranceAt('conv00', 0, 16000).pcm, 16000, 600) > 0.8, 'ElevenLabs heard the caller at 16 kHz (μ-law 8 kHz upsampled)');
+  const replyMs = (utteranceAt('conv00', 1, 16000).pcm.length / 16000) * 1000;
+  for (let i = 0; i < 60 && call.playedBytes < replyMs * 8 - 160; i++) await call.sendAudio(silenceMu(100));
+  const played = decode(Buffer.concat(call.played), 'pcmu');
+  t.ok(alignedSimilarity(played, utteranceAt('conv00', 1, 8000).pcm, 8000, 600) > 0.8, 'the caller heard the agent at 8 kHz μ-law (16 kHz downsampled)');
+  t.same(call.errors, []);
+});
