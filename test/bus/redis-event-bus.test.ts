@@ -221,3 +221,35 @@ t.test('stop() ends the consume loop promptly and leaves unread entries for late
   t.equal(got.length, 1, 'nothing consumed after stop');
   t.equal(await raw.xlen(stream), 2);
 });
+
+t.test('groupInfo reports pending and lag; stale consumers with nothing pending are pruned', async (t) => {
+  const { stream, make } = setup(t, 'ops');
+  const gateway = make();
+  for (let i = 0; i < 5; i++) await gateway.events.publish(usageTick(i));
+  await gateway.flush(5000);
+  const probe = gateway.events as RedisEventBus;
+  t.equal(await probe.groupInfo(), null, 'no group before a consumer starts');
+
+  // A consumer from an earlier process: read two entries, acked them, then went away.
+  await raw.xgroup('CREATE', stream, 'control', '0');
+  const read = (await raw.xreadgroup('GROUP', 'control', 'old-proc', 'COUNT', 2, 'STREAMS', stream, '>')) as Array<[string, Array<[string, string[]]>]>;
+  await raw.xack(stream, 'control', ...read[0]![1].map(([id]) => id));
+  // And one that crashed holding an entry: it must never be pruned.
+  await raw.xreadgroup('GROUP', 'control', 'crashed-proc', 'COUNT', 1, 'STREAMS', stream, '>');
+  const info = await probe.groupInfo();
+  t.same(info && { consumers: info.consumers, pending: info.pending, lag: info.lag }, { consumers: 2, pending: 1, lag: 2 });
+
+  await sleep(300);
+  const control = make({ consumer: 'c1', consumerOptions: { blockMs: 100, retryDelayMs: 100, claimIdleMs: 60_000, claimIntervalMs: 100, staleConsumerMs: 250 } });
+  const got: GatewayEvent[] = [];
+  control.events.consume(async (ev) => {
+    got.push(ev);
+  });
+  t.ok(await until(() => got.length === 2), 'the unread entries were consumed');
+  const consumers = async () => ((await raw.xinfo('CONSUMERS', stream, 'control')) as unknown[][]).map((row) => String(row[1])).sort();
+  t.ok(await until(async () => !(await consumers()).includes('old-proc'), 5000), 'the idle consumer with nothing pending was pruned');
+  t.ok((await consumers()).includes('crashed-proc'), 'the one holding a pending entry was kept');
+  t.ok((control.events as RedisEventBus).stats().consumers[0]!.pruned >= 1);
+  const after = await probe.groupInfo();
+  t.equal(after?.lag, 0, 'no lag once caught up');
+});

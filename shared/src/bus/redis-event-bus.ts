@@ -34,13 +34,21 @@ export interface RedisEventBusOptions {
    */
   spillDir?: string;
   outbox?: Pick<OutboxOptions, 'name' | 'maxMemory' | 'batchSize' | 'segmentBytes' | 'retryMinMs' | 'retryMaxMs'>;
-  consumerOptions?: Pick<StreamConsumerOptions, 'startId' | 'blockMs' | 'count' | 'claimIdleMs' | 'claimIntervalMs' | 'retryDelayMs' | 'deadLetterMaxLen'>;
+  consumerOptions?: Pick<StreamConsumerOptions, 'startId' | 'blockMs' | 'count' | 'claimIdleMs' | 'claimIntervalMs' | 'retryDelayMs' | 'deadLetterMaxLen' | 'staleConsumerMs'>;
   log: Logger;
 }
 
 export interface RedisEventBusStats {
   outbox: OutboxStats | null;
   consumers: StreamConsumerStats[];
+}
+
+export interface GroupInfo {
+  group: string;
+  consumers: number;
+  pending: number;
+  lag: number | null;
+  last_delivered_id: string;
 }
 
 const DEFAULT_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
@@ -99,6 +107,30 @@ export class RedisEventBus implements EventBus {
   /** Resolve true once every published event is in Redis, false after `timeoutMs` (drain). */
   flush(timeoutMs: number): Promise<boolean> {
     return this.outbox ? this.outbox.flush(timeoutMs) : Promise.resolve(true);
+  }
+
+  /** Consumer-group state for ops: entries pending (read, not acked) and lag (not yet read); null before the group exists. */
+  async groupInfo(group = this.opts.group ?? 'control'): Promise<GroupInfo | null> {
+    let rows: unknown[][];
+    try {
+      rows = (await this.redis.call('XINFO', ['GROUPS', this.stream])) as unknown[][];
+    } catch {
+      return null; // no such key yet
+    }
+    for (const row of rows) {
+      const info: Record<string, unknown> = {};
+      for (let i = 0; i + 1 < row.length; i += 2) info[String(row[i])] = row[i + 1];
+      if (info.name !== group) continue;
+      return {
+        group,
+        consumers: Number(info.consumers),
+        pending: Number(info.pending),
+        // null when Redis cannot compute it (after trimming past unread entries)
+        lag: info.lag === null || info.lag === undefined ? null : Number(info.lag),
+        last_delivered_id: String(info['last-delivered-id']),
+      };
+    }
+    return null;
   }
 
   stats(): RedisEventBusStats {

@@ -32,6 +32,11 @@ export interface StreamConsumerOptions {
   retryDelayMs?: number;
   /** dead-letter stream length bound (approximate) */
   deadLetterMaxLen?: number;
+  /**
+   * Other consumers of the group with nothing pending and idle this long are deleted (every restart
+   * under a new `<host>-<pid>` name leaves one behind). Checked at most this often too, capped at 1 h.
+   */
+  staleConsumerMs?: number;
   log: Logger;
 }
 
@@ -44,6 +49,8 @@ export interface StreamConsumerStats {
   claimed: number;
   /** malformed entries moved to the dead-letter stream */
   deadLettered: number;
+  /** stale consumers (nothing pending) removed from the group */
+  pruned: number;
 }
 
 const DEFAULTS = {
@@ -56,14 +63,30 @@ const DEFAULTS = {
   claimIntervalMs: 10_000,
   retryDelayMs: 1000,
   deadLetterMaxLen: 100_000,
+  staleConsumerMs: 24 * 3600 * 1000,
   errorBackoffMs: 500,
 };
+
+// In one script so a consumer cannot read new entries between the check and DELCONSUMER (which
+// would drop them from the pending list for good). KEYS: stream. ARGV: group, self, stale ms.
+const PRUNE_SCRIPT = `
+local removed = {}
+for _, row in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local info = {}
+  for i = 1, #row, 2 do info[row[i]] = row[i + 1] end
+  if info['name'] ~= ARGV[2] and info['pending'] == 0 and info['idle'] >= tonumber(ARGV[3]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], info['name'])
+    removed[#removed + 1] = info['name']
+  end
+end
+return removed
+`;
 
 type RawEntry = [id: string, fields: string[] | null];
 type RawRead = Array<[stream: string, entries: RawEntry[]]> | null;
 
 export class StreamConsumer {
-  readonly stats: StreamConsumerStats = { processed: 0, failed: 0, claimed: 0, deadLettered: 0 };
+  readonly stats: StreamConsumerStats = { processed: 0, failed: 0, claimed: 0, deadLettered: 0, pruned: 0 };
   private readonly o: Required<Omit<StreamConsumerOptions, 'log'>>;
   private readonly log: Logger;
   private readonly handler: (ev: GatewayEvent) => Promise<void>;
@@ -91,6 +114,7 @@ export class StreamConsumer {
       claimIntervalMs: opts.claimIntervalMs ?? Math.min(DEFAULTS.claimIntervalMs, opts.claimIdleMs ?? DEFAULTS.claimIntervalMs),
       retryDelayMs: opts.retryDelayMs ?? DEFAULTS.retryDelayMs,
       deadLetterMaxLen: opts.deadLetterMaxLen ?? DEFAULTS.deadLetterMaxLen,
+      staleConsumerMs: opts.staleConsumerMs ?? DEFAULTS.staleConsumerMs,
     };
     this.log = opts.log.child({ component: 'event-consumer', group: opts.group, consumer: opts.consumer });
     this.handler = handler;
@@ -126,6 +150,7 @@ export class StreamConsumer {
     // Due at once: a restart under the same consumer name resumes what it left pending.
     let ownPendingAt = 1;
     let claimAt = Date.now() + this.o.claimIntervalMs;
+    let pruneAt = Date.now() + Math.min(this.o.staleConsumerMs, 3600_000);
     let groupReady = false;
     while (!this.stopped) {
       try {
@@ -144,6 +169,10 @@ export class StreamConsumer {
         if (Date.now() >= claimAt) {
           if (await this.claimIdle()) ownPendingAt = ownPendingAt || Date.now() + this.o.retryDelayMs;
           claimAt = Date.now() + this.o.claimIntervalMs;
+          if (Date.now() >= pruneAt) {
+            await this.pruneConsumers();
+            pruneAt = Date.now() + Math.min(this.o.staleConsumerMs, 3600_000);
+          }
         }
         if (this.stopped) break;
         const until = Math.min(claimAt, ownPendingAt > 0 ? ownPendingAt : Infinity) - Date.now();
@@ -215,6 +244,14 @@ export class StreamConsumer {
       if (this.claimCursor === '0-0') break;
     }
     return anyFailed;
+  }
+
+  /** Delete other consumers that hold nothing pending and have been idle longer than staleConsumerMs. */
+  private async pruneConsumers(): Promise<void> {
+    const removed = (await this.o.redis.eval(PRUNE_SCRIPT, 1, this.o.stream, this.o.group, this.o.consumer, this.o.staleConsumerMs)) as string[];
+    if (removed.length === 0) return;
+    this.stats.pruned += removed.length;
+    this.log.info({ consumers: removed }, 'stale consumers removed from group');
   }
 
   /** Handle entries in order; false when a handler rejected (those entries stay pending). */
