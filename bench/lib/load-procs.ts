@@ -1,0 +1,80 @@
+/** Child processes for bench/load.ts: the servers under test and the load clients, plus /proc sampling. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+
+export interface ServerProc {
+  name: string;
+  url: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** start `node --import tsx <script>` and wait for its `listening on ws://...` line */
+export async function startServer(name: string, script: string, env: Record<string, string>, cwd: string): Promise<ServerProc> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout! });
+    rl.on('line', (line) => {
+      const m = /listening on (ws:\/\/\S+)/.exec(line);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`${name} exited with ${code} before listening`)));
+  });
+  return {
+    name,
+    url,
+    child,
+    async stop() {
+      if (child.exitCode !== null) return;
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+}
+
+const CLK_TCK = 100;
+
+/** CPU seconds (user + system) a process has used so far */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+export function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  return m ? Number(m[1]) / 1024 : 0;
+}
+
+export interface ClientRun {
+  child: ChildProcess;
+  onPhase(phase: string, cb: () => void): void;
+  result: Promise<unknown>;
+}
+
+export function startClient(script: string, config: unknown, cwd: string): ClientRun {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    cwd,
+    env: { ...process.env, LOAD_CLIENT_CONFIG: JSON.stringify(config) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const phases = new Map<string, () => void>();
+  const result = new Promise<unknown>((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout! });
+    rl.on('line', (line) => {
+      if (line.startsWith('{"phase"')) {
+        phases.get((JSON.parse(line) as { phase: string }).phase)?.();
+        return;
+      }
+      if (line.startsWith('{')) resolve(JSON.parse(line));
+    });
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => (err += d));
+    child.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`load client exited ${code}: ${err.slice(-500)}`));
+    });
+  });
+  return { child, onPhase: (p, cb) => phases.set(p, cb), result };
+}

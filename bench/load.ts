@@ -1,0 +1,266 @@
+/**
+ * Load bench: `npm run bench:load -- --sessions N --transport native|twilio --provider echo
+ *   [--find-capacity] [--json] [--duration S] [--clients K] [--only gateway|baseline]`
+ *
+ * What it measures: per-frame latency the server adds to a caller's audio. The gateway runs in its own
+ * process (gateway/src/main.ts, the production entry) with the echo agent in `loopback` mode
+ * (`agent.ref = echo:loopback`): every caller frame goes through the whole session pipeline —
+ * transport decode, reframe, (format conversion when formats differ; none here), provider, outbound
+ * reframe, bounded playout queue, pacing, transport encode — and straight back. The load clients
+ * (separate processes) stream real corpus speech at real time, stamp a sequence number into each frame
+ * and time send -> receive. Steady real-time input never trips the 200 ms pacing lead, so nothing
+ * intentional is added: what is measured is relay latency, loopback TCP included. The same load then
+ * runs against a minimal relay on `ws` (bench/baselines/ws-relay.ts) in the same run.
+ *
+ * --find-capacity searches the most sessions with p99 <= 5 ms and no lost frame, for both servers,
+ * then measures the gateway at half its capacity. Results: Markdown table (stdout) or JSON (--json).
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomUUID } from 'node:crypto';
+import { generateSigningKey, jwksOf, mintSessionToken, type SigningKey } from '../shared/src/token.ts';
+import { startServer, startClient, cpuSeconds, rssMb, type ServerProc } from './lib/load-procs.ts';
+import type { LoadClientConfig, LoadClientResult } from './lib/load-client.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const corpus = path.resolve(root, '../shared/corpus');
+
+interface Args {
+  sessions: number;
+  transport: 'native' | 'twilio';
+  provider: 'echo';
+  findCapacity: boolean;
+  json: boolean;
+  durationS: number;
+  warmupS: number;
+  clients: number;
+  only: 'gateway' | 'baseline' | null;
+  p99LimitMs: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { sessions: 50, transport: 'native', provider: 'echo', findCapacity: false, json: false, durationS: 8, warmupS: 2, clients: 1, only: null, p99LimitMs: 5 };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i];
+    const v = argv[i + 1];
+    if (k === '--sessions') (a.sessions = Number(v)), i++;
+    else if (k === '--transport') {
+      if (v !== 'native' && v !== 'twilio') throw new Error('--transport is native or twilio');
+      a.transport = v;
+      i++;
+    } else if (k === '--provider') {
+      if (v !== 'echo') throw new Error('--provider: only echo runs without network (the relay bench uses its loopback mode)');
+      i++;
+    } else if (k === '--find-capacity') a.findCapacity = true;
+    else if (k === '--json') a.json = true;
+    else if (k === '--duration') (a.durationS = Number(v)), i++;
+    else if (k === '--warmup') (a.warmupS = Number(v)), i++;
+    else if (k === '--clients') (a.clients = Math.max(1, Number(v))), i++;
+    else if (k === '--p99-limit') (a.p99LimitMs = Number(v)), i++;
+    else if (k === '--only') {
+      if (v !== 'gateway' && v !== 'baseline') throw new Error('--only is gateway or baseline');
+      a.only = v;
+      i++;
+    } else throw new Error(`unknown option ${k}`);
+  }
+  return a;
+}
+
+export interface TrialResult {
+  target: 'gateway' | 'baseline';
+  transport: string;
+  sessions: number;
+  connected: number;
+  sent: number;
+  lost: number;
+  disconnected: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  cpuPct: number;
+  rssMb: number;
+  rssIdleMb: number;
+  ok: boolean;
+}
+
+function pct(sorted: Int32Array, p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! / 1000;
+}
+
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+async function trial(server: ServerProc, target: TrialResult['target'], n: number, args: Args, key: SigningKey): Promise<TrialResult> {
+  const pid = server.child.pid!;
+  const rssIdle = rssMb(pid);
+  const tokens: string[] = [];
+  for (let i = 0; i < n; i++) {
+    tokens.push(await mintSessionToken({
+      sub: 'caller', sid: randomUUID(), tid: 'bench', participants: ['caller'], provider: 'echo',
+      transport: args.transport === 'twilio' ? 'twilio' : 'web', agent: { ref: 'echo:loopback' },
+      purposes: ['voice_processing'], max_duration_s: 3600, ttl_s: 600,
+    }, key));
+  }
+  const per = Math.ceil(n / args.clients);
+  const runs = [];
+  for (let c = 0; c < args.clients; c++) {
+    const slice = tokens.slice(c * per, (c + 1) * per);
+    if (slice.length === 0) continue;
+    const cfg: LoadClientConfig = {
+      url: server.url, transport: args.transport, tokens: slice, corpus,
+      warmupS: args.warmupS, durationS: args.durationS, tailS: 1, phaseOffsetMs: (c * 20) / args.clients,
+    };
+    runs.push(startClient(path.join(root, 'bench/lib/load-client.ts'), cfg, root));
+  }
+  let cpu0 = 0;
+  let t0 = 0;
+  let cpu1 = 0;
+  let t1 = 0;
+  let rssPeak = 0;
+  const sampler = setInterval(() => {
+    try {
+      rssPeak = Math.max(rssPeak, rssMb(pid));
+    } catch {
+      // process gone; the trial fails below
+    }
+  }, 500);
+  runs[0]!.onPhase('measure-start', () => {
+    cpu0 = cpuSeconds(pid);
+    t0 = performance.now();
+    log(`  [${target} ${args.transport} n=${n}] measuring ${args.durationS} s ...`);
+  });
+  runs[0]!.onPhase('measure-end', () => {
+    cpu1 = cpuSeconds(pid);
+    t1 = performance.now();
+  });
+  const results = (await Promise.all(runs.map((r) => r.result))) as LoadClientResult[];
+  clearInterval(sampler);
+  let total = 0;
+  for (const r of results) total += r.latenciesUs.length;
+  const lat = new Int32Array(total);
+  let o = 0;
+  for (const r of results) for (const v of r.latenciesUs) lat[o++] = v;
+  lat.sort();
+  const sum = (f: (r: LoadClientResult) => number) => results.reduce((s, r) => s + f(r), 0);
+  const res: TrialResult = {
+    target,
+    transport: args.transport,
+    sessions: n,
+    connected: sum((r) => r.connected),
+    sent: sum((r) => r.sent),
+    lost: sum((r) => r.lost),
+    disconnected: sum((r) => r.disconnected),
+    p50Ms: pct(lat, 50),
+    p95Ms: pct(lat, 95),
+    p99Ms: pct(lat, 99),
+    maxMs: lat.length ? lat[lat.length - 1]! / 1000 : NaN,
+    cpuPct: t1 > t0 ? (100 * (cpu1 - cpu0)) / ((t1 - t0) / 1000) : NaN,
+    rssMb: rssPeak,
+    rssIdleMb: rssIdle,
+    ok: false,
+  };
+  res.ok = res.connected === n && res.lost === 0 && res.disconnected === 0 && res.p99Ms <= args.p99LimitMs;
+  log(`  [${target} ${args.transport} n=${n}] p50 ${res.p50Ms.toFixed(2)} ms, p99 ${res.p99Ms.toFixed(2)} ms, lost ${res.lost}, cpu ${res.cpuPct.toFixed(0)}%, rss ${res.rssMb.toFixed(0)} MB -> ${res.ok ? 'pass' : 'FAIL'}`);
+  // let the server settle (sessions closing) before the next trial
+  await new Promise((r) => setTimeout(r, 1000));
+  return res;
+}
+
+/** doubling, then bisection to within ~10%: the largest passing session count */
+async function findCapacity(server: ServerProc, target: TrialResult['target'], args: Args, key: SigningKey, trials: TrialResult[]): Promise<number> {
+  let lo = 0;
+  let hi = 0;
+  let n = Math.max(10, args.sessions);
+  for (;;) {
+    const r = await trial(server, target, n, args, key);
+    trials.push(r);
+    if (r.ok) {
+      lo = n;
+      if (n >= 2000) return lo;
+      n *= 2;
+    } else {
+      hi = n;
+      break;
+    }
+  }
+  while (hi - lo > Math.max(5, lo * 0.1)) {
+    const mid = Math.round((lo + hi) / 2);
+    const r = await trial(server, target, mid, args, key);
+    trials.push(r);
+    if (r.ok) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const key = await generateSigningKey();
+  const machine = `${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`;
+  log(`machine: ${machine}`);
+  const trials: TrialResult[] = [];
+  const capacity: Record<string, number> = {};
+  let half: TrialResult | null = null;
+  const targets: Array<TrialResult['target']> = args.only ? [args.only] : ['gateway', 'baseline'];
+  for (const target of targets) {
+    const server = target === 'gateway'
+      ? await startServer('gateway', 'gateway/src/main.ts', {
+        GATEWAY_PORT: '0', GATEWAY_HOST: '127.0.0.1', GATEWAY_JWKS: JSON.stringify(jwksOf(key)), LOG_LEVEL: 'warn',
+        GATEWAY_MAX_SESSIONS_PER_IP: '100000', GATEWAY_MAX_SESSIONS_PER_TENANT: '100000', GATEWAY_POD_ID: 'bench',
+      }, root)
+      : await startServer('baseline', 'bench/baselines/ws-relay.ts', {}, root);
+    try {
+      log(`${target}: ${server.url} (pid ${server.child.pid})`);
+      if (args.findCapacity) {
+        capacity[target] = await findCapacity(server, target, args, key, trials);
+        log(`${target} capacity: ${capacity[target]} sessions`);
+        if (target === 'gateway' && capacity.gateway! > 0) {
+          half = await trial(server, target, Math.max(1, Math.floor(capacity.gateway! / 2)), args, key);
+          trials.push(half);
+        }
+      } else {
+        trials.push(await trial(server, target, args.sessions, args, key));
+      }
+    } finally {
+      await server.stop();
+    }
+  }
+  const out = {
+    machine,
+    transport: args.transport,
+    provider: 'echo (loopback)',
+    p99_limit_ms: args.p99LimitMs,
+    capacity: args.findCapacity ? capacity : undefined,
+    ratio: args.findCapacity && capacity.baseline ? (capacity.gateway ?? 0) / capacity.baseline : undefined,
+    half_capacity: half,
+    trials,
+  };
+  if (args.json) {
+    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    return;
+  }
+  const lines = [
+    `## bench:load — ${args.transport} + echo (loopback relay)`,
+    '',
+    `machine: ${machine}`,
+    '',
+    '| server | sessions | p50 ms | p95 ms | p99 ms | max ms | lost | gateway CPU % | RSS MB (idle) | pass |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|:-:|',
+    ...trials.map((r) => `| ${r.target} | ${r.sessions} | ${r.p50Ms.toFixed(2)} | ${r.p95Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.maxMs.toFixed(1)} | ${r.lost} | ${r.cpuPct.toFixed(0)} | ${r.rssMb.toFixed(0)} (${r.rssIdleMb.toFixed(0)}) | ${r.ok ? 'yes' : 'no'} |`),
+  ];
+  if (args.findCapacity) {
+    lines.push('', `capacity at p99 <= ${args.p99LimitMs} ms, no loss: gateway ${capacity.gateway ?? '-'}, ws baseline ${capacity.baseline ?? '-'}` +
+      (out.ratio !== undefined ? `, ratio ${out.ratio.toFixed(2)}x` : ''));
+    const gw = trials.filter((r) => r.target === 'gateway' && r.sessions === capacity.gateway).at(-1);
+    if (gw) lines.push(`gateway at capacity: ${(gw.cpuPct / gw.sessions).toFixed(2)} % CPU and ${((gw.rssMb - gw.rssIdleMb) / gw.sessions).toFixed(2)} MB RSS per session`);
+    if (half) lines.push(`gateway at half capacity (${half.sessions}): p50 ${half.p50Ms.toFixed(2)} ms, p99 ${half.p99Ms.toFixed(2)} ms`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench:load failed: ${(e as Error).stack ?? String(e)}\n`);
+  process.exit(1);
+});
