@@ -86,6 +86,9 @@ for (const [kind, build] of kinds) {
     t.same(new Set(got.map((e) => e.id)), new Set(sent.map((e) => e.id)), 'every event handled once');
     t.same(got.filter((e) => seqOf(e) !== 3).map(seqOf), [0, 1, 2, 4, 5, 6, 7, 8, 9], 'the others in order');
     t.equal(await top.podA.flush(5000), true, 'flush reports everything delivered');
+    const info = await top.control.groupInfo();
+    if (kind === 'redis') t.ok(await until(async () => (await top.control.groupInfo())?.pending === 0), 'group info: nothing pending');
+    else t.equal(info, null, 'no consumer group in-process');
   });
 
   t.test(`${kind}: the registry lists a heartbeating pod`, async (t) => {

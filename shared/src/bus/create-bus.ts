@@ -7,7 +7,7 @@ import { createLogger, type Logger } from '../logger.ts';
 import { InProcessCommandBus, InProcessEventBus } from './in-process.ts';
 import { openRedis, closeRedis } from './redis-connection.ts';
 import { RedisCommandBus } from './redis-command-bus.ts';
-import { RedisEventBus, type RedisEventBusOptions, type RedisEventBusStats } from './redis-event-bus.ts';
+import { RedisEventBus, type GroupInfo, type RedisEventBusOptions, type RedisEventBusStats } from './redis-event-bus.ts';
 import { InProcessGatewayRegistry, RedisGatewayRegistry, type GatewayRegistry } from './registry.ts';
 import type { CommandBus, EventBus } from './types.ts';
 
@@ -39,6 +39,8 @@ export interface Bus {
   readonly registry: GatewayRegistry;
   /** outbox and consumer counters for metrics (Redis only; null in-process) */
   stats(): RedisEventBusStats | null;
+  /** the consumer group's pending count and lag for ops (Redis only; null in-process or before the group exists) */
+  groupInfo(): Promise<GroupInfo | null>;
   /** resolve true once every published event reached the bus (gateway drain), false on timeout */
   flush(timeoutMs: number): Promise<boolean>;
   /** stop consumers, persist undelivered events, close connections */
@@ -55,6 +57,7 @@ export function createBus(config: BusConfig, log: Logger = createLogger('bus')):
       events,
       registry: new InProcessGatewayRegistry(registryOpts),
       stats: () => null,
+      groupInfo: async () => null,
       flush: async (timeoutMs) => {
         const until = Date.now() + timeoutMs;
         while (events.pending > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
@@ -93,6 +96,7 @@ export function createBus(config: BusConfig, log: Logger = createLogger('bus')):
     events,
     registry: new RedisGatewayRegistry(redis, config.prefix, registryOpts),
     stats: () => events.stats(),
+    groupInfo: () => events.groupInfo(),
     flush: (timeoutMs) => events.flush(timeoutMs),
     close: () => {
       closing ??= (async () => {
