@@ -133,6 +133,8 @@ t.test('users and the role matrix', async (t) => {
     const change = audit.body.data.find((e: { action: string; target_id: string }) => e.action === 'user.role_changed' && e.target_id === member.id);
     t.match(change, { actor_type: 'user', actor_id: admin.id, data: { from: 'member', to: 'agent' } });
     t.ok(change.request_id);
+    const actions = new Set(audit.body.data.map((e: { action: string }) => e.action));
+    t.ok(actions.has('user.list') && actions.has('session.list'), 'listings of personal data are audited');
     const one = await c.req('GET', `/v1/users/${agent.id}`, { token: owner.access });
     t.equal(one.body.role, 'agent');
     const other = await c.signup();

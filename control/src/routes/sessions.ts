@@ -14,7 +14,7 @@ export function sessionRoutes(b: RouteBuilder) {
     tag: 'sessions', auth: 'sessions:create', body: CreateSessionRequest, response: CreateSessionResponse, status: 201,
   }, (ctx, { body, principal }) => createSession(d, principal, actorOf(ctx), body));
   b.route(r, { method: 'get', path: '/v1/sessions', summary: 'List sessions (cursor pagination, filters)', tag: 'sessions', auth: 'sessions:read', query: SessionListQuery, response: SessionList },
-    (_ctx, { query, principal }) => listSessions(d.db, principal, query));
+    (ctx, { query, principal }) => listSessions(d.db, principal, actorOf(ctx), query));
   b.route(r, { method: 'get', path: '/v1/sessions/:id', summary: 'One session (audited read)', tag: 'sessions', auth: 'sessions:read', response: SessionView },
     (ctx, { params, principal }) => getSession(d.db, principal, actorOf(ctx), params.id!));
   b.route(r, { method: 'post', path: '/v1/sessions/:id/terminate', summary: 'Terminate a live session (sent to the gateway over the bus)', tag: 'sessions', auth: 'sessions:terminate', response: SessionView },

@@ -12,10 +12,10 @@ export function userRoutes(b: RouteBuilder) {
   b.route(r, { method: 'post', path: '/v1/users', summary: 'Add a user to the tenant with a role', tag: 'users', auth: 'users:manage', body: CreateUserRequest, response: UserView, status: 201 },
     (ctx, { body, principal }) => createUser(d, principal, actorOf(ctx), body));
   b.route(r, { method: 'get', path: '/v1/users', summary: 'List the tenant\'s users', tag: 'users', auth: 'users:read', response: UserList },
-    async (_ctx, { principal }) => ({ data: await listUsers(d, principal.tenantId) }));
+    async (ctx, { principal }) => ({ data: await listUsers(d, principal.tenantId, actorOf(ctx)) }));
   b.route(r, { method: 'get', path: '/v1/users/:id', summary: 'One user', tag: 'users', auth: 'users:read', response: UserView },
-    async (_ctx, { params, principal }) => {
-      const u = await getUser(d, principal.tenantId, params.id!);
+    async (ctx, { params, principal }) => {
+      const u = await getUser(d, principal.tenantId, params.id!, actorOf(ctx));
       if (!u) throw new AppError('NOT_FOUND', 'no such user');
       return u;
     });

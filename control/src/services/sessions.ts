@@ -126,15 +126,19 @@ export async function getSession(db: Db, p: Principal, actor: Actor, id: string)
   });
 }
 
-export async function listSessions(db: Db, p: Principal, q: { status?: SessionStatus; created_after?: string; created_before?: string; limit: number; cursor?: string }) {
-  const rows = await withTenant(db, p.tenantId, (tx) => tx<SessionRow[]>`
+export async function listSessions(db: Db, p: Principal, actor: Actor, q: { status?: SessionStatus; created_after?: string; created_before?: string; limit: number; cursor?: string }) {
+  const rows = await withTenant(db, p.tenantId, async (tx) => {
+    // a listing shows participants (personal identifiers): audited like any read of personal data
+    await appendAudit(tx, p.tenantId, actor, { action: 'session.list', targetType: 'session', data: { status: q.status ?? null, limit: q.limit } });
+    return tx<SessionRow[]>`
     select ${tx.unsafe(COLUMNS)} from sessions where tenant_id = ${p.tenantId}
       ${q.status ? tx`and status = ${q.status}` : tx``}
       ${q.created_after ? tx`and created_at >= ${q.created_after}` : tx``}
       ${q.created_before ? tx`and created_at < ${q.created_before}` : tx``}
       ${q.cursor ? tx`and id < ${q.cursor}` : tx``}
       ${actsOnlyForSelf(p) && p.kind === 'user' ? tx`and created_by = ${p.userId}` : tx``}
-    order by id desc limit ${q.limit + 1}`);
+    order by id desc limit ${q.limit + 1}`;
+  });
   const page = rows.slice(0, q.limit);
   return { data: page.map(view), next_cursor: rows.length > q.limit ? page[page.length - 1]!.id : null };
 }

@@ -28,15 +28,21 @@ export async function createUser(deps: Deps, p: Principal, actor: Actor, input: 
   }
 }
 
-export async function listUsers(deps: Deps, tenantId: string) {
-  const rows = await withTenant(deps.db, tenantId, (tx) =>
-    tx<UserRow[]>`select id, email, role, created_at from users where tenant_id = ${tenantId} order by id`);
+export async function listUsers(deps: Deps, tenantId: string, actor: Actor) {
+  const rows = await withTenant(deps.db, tenantId, async (tx) => {
+    // emails are personal data: listing them is an audited read
+    await appendAudit(tx, tenantId, actor, { action: 'user.list', targetType: 'user' });
+    return tx<UserRow[]>`select id, email, role, created_at from users where tenant_id = ${tenantId} order by id`;
+  });
   return rows.map(userView);
 }
 
-export async function getUser(deps: Deps, tenantId: string, userId: string) {
-  const [u] = await withTenant(deps.db, tenantId, (tx) =>
-    tx<UserRow[]>`select id, email, role, created_at from users where tenant_id = ${tenantId} and id = ${userId}`);
+export async function getUser(deps: Deps, tenantId: string, userId: string, actor: Actor) {
+  const [u] = await withTenant(deps.db, tenantId, async (tx) => {
+    const rows = await tx<UserRow[]>`select id, email, role, created_at from users where tenant_id = ${tenantId} and id = ${userId}`;
+    if (rows.length) await appendAudit(tx, tenantId, actor, { action: 'user.read', targetType: 'user', targetId: userId });
+    return rows;
+  });
   return u ? userView(u) : null;
 }
 
