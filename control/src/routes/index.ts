@@ -10,8 +10,9 @@ import { consentRoutes } from './consents.ts';
 import { auditRoutes } from './audit.ts';
 import { sessionRoutes } from './sessions.ts';
 import { billingRoutes } from './billing.ts';
+import { webAppRoutes } from './web-app.ts';
 
 export const ROUTERS: ReadonlyArray<(b: RouteBuilder) => Router<ControlState>> = [
   healthRoutes, authRoutes, userRoutes, apiKeyRoutes, consentRoutes, auditRoutes, sessionRoutes,
-  billingRoutes,
+  billingRoutes, webAppRoutes,
 ];

@@ -1,0 +1,134 @@
+/**
+ * The web app end to end in real Chromium (Debian's /usr/bin/chromium via playwright-core): sign up,
+ * grant consent, start an echo session with a fake microphone playing a corpus track, check agent
+ * audio arrives and is played (acked), live features and transcript show, end the session and find
+ * its report in the history. Screenshots go to test-artifacts/ (and the README's to docs/).
+ */
+import t from 'tap';
+import { mkdtemp, mkdir, rm, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { buildWeb } from '../../control/web/build.ts';
+import { startSystem } from './system.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// 24 kHz mono PCM16: Chromium's fake capture device reads it (and loops it) as the microphone
+const MIC_WAV = path.resolve(ROOT, '../shared/corpus/conv00/a.wav');
+const ARTIFACTS = path.join(ROOT, 'test-artifacts');
+
+interface PageState {
+  stats: { framesSent: number; framesReceived: number; bytesReceived: number; playedMs: number; acks: number; lastAckMs: number; features: number; transcripts: number; clears: number } | null;
+  sessionId: string | null;
+  participant: string | null;
+  started: boolean;
+  endedReason: string | null;
+  errors: string[];
+  reportShown: string | null;
+}
+
+const state = (page: Page) => page.evaluate(() => (window as unknown as { switchboard: PageState }).switchboard);
+
+t.test('web app: sign up, consent, echo session with live features, report in history', async (t) => {
+  t.ok(existsSync(CHROMIUM), `Chromium at ${CHROMIUM} (.ci/run installs it)`);
+  t.ok(existsSync(MIC_WAV), 'corpus track for the fake microphone');
+  await buildWeb();
+  const sys = await startSystem(t);
+  const profile = await mkdtemp(path.join(os.tmpdir(), 'sb-chromium-'));
+  t.teardown(() => rm(profile, { recursive: true, force: true }));
+  await mkdir(ARTIFACTS, { recursive: true });
+
+  // a fresh profile per run (playwright takes it as userDataDir, not as --user-data-dir)
+  const context: BrowserContext = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    viewport: { width: 1280, height: 1280 },
+    args: [
+      '--headless', '--no-sandbox', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+      `--use-file-for-fake-audio-capture=${MIC_WAV}`, '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required',
+    ],
+  });
+  t.teardown(() => context.close());
+  await context.grantPermissions(['microphone'], { origin: sys.apiUrl });
+  const page = await context.newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  // resource failures are checked by URL below; every other console error counts
+  page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) pageErrors.push(m.text()); });
+  const failed: string[] = [];
+  page.on('response', (r) => { if (r.status() >= 400) failed.push(`${r.status()} ${new URL(r.url()).pathname}`); });
+
+  // first screen: sign up
+  const res = await page.goto(`${sys.apiUrl}/app`);
+  t.equal(res?.status(), 200, '/app is served');
+  t.match(res?.headers()['content-security-policy'] ?? '', new RegExp(`connect-src 'self' ${sys.gateway.url.replace(/[.:/]/g, '\\$&')}`), 'CSP lets the page reach the gateway only');
+  await page.getByRole('heading', { name: 'Create an account' }).waitFor();
+  await page.getByLabel('Email').first().fill(`web-${Date.now()}@example.test`);
+  await page.getByLabel(/^Password/).first().fill('correct horse battery');
+  await page.getByLabel('Organisation name').fill('Web E2E');
+  await page.getByRole('button', { name: 'Create account' }).click();
+
+  // consents: the text is shown next to each box; voice processing is required
+  await page.getByRole('heading', { name: 'Voice session' }).waitFor();
+  t.equal(await page.locator('#provider').inputValue(), 'echo', 'echo is the default provider');
+  const consentText = await page.locator('#consent-voice-processing-text').textContent();
+  t.match(consentText ?? '', /processes my voice/, 'consent text is shown');
+  await page.getByRole('button', { name: 'Start session' }).click();
+  await page.locator('#flash').filter({ hasText: 'Voice processing' }).waitFor();
+  t.pass('starting without the required consent is refused with a message');
+  await page.getByLabel(/Voice processing \(required\)/).check();
+  await page.getByLabel(/Transcript storage/).check();
+  await page.getByRole('button', { name: 'Start session' }).click();
+
+  // live session: audio both ways, acks, features, transcript
+  await page.waitForFunction(() => (window as unknown as { switchboard: PageState }).switchboard.started, null, { timeout: 15_000 });
+  const started = await state(page);
+  t.ok(started.sessionId, 'session created through the API');
+  await page.waitForFunction(() => {
+    const s = (window as unknown as { switchboard: PageState }).switchboard.stats;
+    return s !== null && s.framesReceived >= 25 && s.playedMs >= 500 && s.acks >= 3 && s.features >= 8 && s.transcripts >= 1;
+  }, null, { timeout: 40_000, polling: 200 });
+  const live = await state(page);
+  const s = live.stats!;
+  t.ok(s.framesSent > 100, `microphone frames sent (${s.framesSent})`);
+  t.ok(s.framesReceived >= 25 && s.bytesReceived >= 25 * 960, `agent audio frames arrived (${s.framesReceived} frames, ${s.bytesReceived} bytes)`);
+  t.ok(s.playedMs >= 500, `agent audio played through the jitter buffer (${s.playedMs} ms)`);
+  t.ok(s.acks >= 3 && s.lastAckMs >= 0, `playback.ack sent (${s.acks})`);
+  t.ok(s.playedMs <= (s.bytesReceived / 48) + 50, 'never more played than received');
+
+  const bars = page.locator('#features [data-participant]');
+  t.ok(await bars.count() >= 2, 'features panel lists the caller and the agent');
+  t.match(await page.locator('#features').textContent() ?? '', /Talk share/);
+  const youShare = await page.locator(`#features [data-participant="${live.participant}"] [role=meter][aria-label="Talk share"]`).getAttribute('aria-valuenow');
+  t.ok(Number(youShare) > 0, `the caller's talk share bar moved (${youShare}%)`);
+  t.match(await page.locator('#transcript').textContent() ?? '', /echo/i, 'the agent transcript shows');
+  await page.waitForTimeout(1500); // a little more conversation in the pictures (nothing is asserted on time)
+  await page.screenshot({ path: path.join(ARTIFACTS, 'app-live.png'), fullPage: true });
+  await page.screenshot({ path: path.join(ROOT, 'docs/screenshot-app.png'), fullPage: false });
+
+  // end: the session closes and its report is in the history
+  await page.getByRole('button', { name: 'End session' }).click();
+  await page.waitForFunction(() => (window as unknown as { switchboard: PageState }).switchboard.reportShown !== null, null, { timeout: 15_000 });
+  const after = await state(page);
+  t.equal(after.reportShown, started.sessionId, 'the report of the session just ended is shown');
+  t.ok(after.endedReason, `the call ended (${after.endedReason})`);
+  const row = page.locator(`#sessions tr[data-session="${started.sessionId}"]`);
+  t.equal(await row.count(), 1, 'the session is listed in the history');
+  t.match(await row.textContent() ?? '', /ended|terminated/, 'with a terminal status');
+  t.match(await page.locator('#report').textContent() ?? '', new RegExp(started.sessionId!), 'report names the session');
+  t.match(await page.locator('#balance').textContent() ?? '', /Balance: \d/, 'balance shown');
+  await page.screenshot({ path: path.join(ARTIFACTS, 'app-report.png'), fullPage: true });
+  t.ok((await stat(path.join(ROOT, 'docs/screenshot-app.png'))).size > 10_000, 'README screenshot written');
+
+  const api = await fetch(`${sys.apiUrl}/v1/sessions/${started.sessionId}`, { headers: { authorization: `Bearer ${await page.evaluate(() => JSON.parse(sessionStorage.getItem('switchboard.auth')!).access)}` } });
+  const view = await api.json() as { status: string };
+  t.match(view.status, /^(ended|terminated)$/, `control plane has the session closed (${view.status})`);
+  t.same(pageErrors, [], 'no page errors');
+  // the usage and report endpoints are optional to the app (it falls back to the session record)
+  const unexpected = failed.filter((f) => !/^404 (\/favicon\.ico|\/v1\/usage|\/v1\/sessions\/[0-9a-f-]+\/report)$/.test(f));
+  t.same(unexpected, [], 'no failed requests besides optional endpoints');
+  t.same(after.errors, ['Please read and tick "Voice processing" to start a session.'], 'the only error shown was the refused start');
+});
