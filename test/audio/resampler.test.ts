@@ -199,3 +199,32 @@ t.test('SIMD kernel matches a direct float64 polyphase evaluation within 1 LSB',
     t.ok(worst <= 1, `${from}->${to} max deviation ${worst} LSB`);
   }
 });
+
+t.test('a returned view survives other resamplers growing the shared memory', async (t) => {
+  const r = new Resampler(24000, 8000);
+  const x = sineInt16(480, 440, 24000, 12000);
+  r.process(x);
+  const view = r.process(x);
+  const copy = view.slice();
+  const others: Resampler[] = [];
+  for (let i = 0; i < 300; i++) others.push(new Resampler(48000, 8000));
+  others[0]!.process(new Int16Array(200_000)); // record-long input: grows its history block
+  t.equal(view.length, 160);
+  t.same(Array.from(view), Array.from(copy), 'contents unchanged');
+  t.same(Array.from(r.process(x)), Array.from(copy), 'and the stream continues identically');
+  for (const o of others) o.dispose();
+});
+
+t.test('dispose returns the block for reuse and makes the instance unusable', async (t) => {
+  const { firArena } = await import('../../gateway/src/audio/fir-arena.ts');
+  const a = new Resampler(16000, 8000);
+  a.process(new Int16Array(320));
+  a.dispose();
+  t.throws(() => a.process(new Int16Array(320)), /dispose/);
+  const used = firArena().usedBytes;
+  const b = new Resampler(16000, 8000);
+  t.equal(firArena().usedBytes, used, 'the freed block was reused');
+  t.equal(b.process(new Int16Array(320)).length, 160);
+  b.dispose();
+  a.dispose(); // idempotent
+});

@@ -13,7 +13,8 @@
  * - the L phases are stored reversed and zero-padded to a multiple of 8 taps in one flat coefficient
  *   table, so each output sample is a plain dot product against a Float32 history buffer; that loop runs
  *   in a small WebAssembly SIMD kernel (fir-kernel.ts), f32 arithmetic, ~6x the speed of scalar JS.
- *   Coefficients, history and output live in the kernel's memory (one 64 KiB page per instance).
+ *   Coefficient tables (one per design), histories and an output scratch area live in one WebAssembly
+ *   memory shared by all resamplers (fir-arena.ts); outputs are copied into a JS-owned array.
  *
  * Streaming: input is appended (as float) to a history buffer holding the last taps-1 samples, so the
  * output for a given input sample index never depends on how the input was chunked: the same values are
@@ -24,7 +25,8 @@
  * nothing (checked in bench/audio.bench.ts).
  */
 
-import { FIR_TAP_MULTIPLE, instantiateFir, type FirRun } from './fir-kernel.ts';
+import { firArena, type ArenaBlock, type FirArena } from './fir-arena.ts';
+import { FIR_TAP_MULTIPLE } from './fir-kernel.ts';
 import { PROTOTYPE_HALVES } from './fir-prototypes.ts';
 
 export type SampleRate = 8000 | 16000 | 24000 | 48000;
@@ -123,11 +125,60 @@ const EMPTY = new Int16Array(0);
 
 /** Initial input capacity (samples); grows on a longer input. Covers 20 ms at 48 kHz with room. */
 const INITIAL_INPUT_CAPACITY = 2048;
-const PAGE = 65536;
 
 function align16(n: number): number {
   return (n + 15) & ~15;
 }
+
+/** Where a design's coefficient and phase tables live in the arena (allocated once, never freed). */
+interface DesignTables {
+  coefOff: number;
+  nextOff: number;
+  advOff: number;
+}
+const designTables = new Map<ResamplerDesign, DesignTables>();
+
+function tablesFor(d: ResamplerDesign, arena: FirArena): DesignTables {
+  let t = designTables.get(d);
+  if (t === undefined) {
+    const coefBytes = align16(d.coeffs.length * 4);
+    const block = arena.alloc(coefBytes + 2 * align16(d.up * 4));
+    t = { coefOff: block.offset, nextOff: block.offset + coefBytes, advOff: block.offset + coefBytes + align16(d.up * 4) };
+    const buf = arena.memory.buffer;
+    new Float32Array(buf, t.coefOff, d.coeffs.length).set(d.coeffs);
+    new Int32Array(buf, t.nextOff, d.up).set(d.nextPhase);
+    new Int32Array(buf, t.advOff, d.up).set(d.advance);
+    designTables.set(d, t);
+  }
+  return t;
+}
+
+/** Returns a garbage-collected resampler's history block to the arena. */
+const reclaim = new FinalizationRegistry<ArenaBlock>((block) => firArena().release(block));
+
+/**
+ * The kernel's output scratch area, shared by all resamplers (each copies its outputs out right after
+ * the call, so one area suffices). Grows to the largest output ever requested.
+ */
+const shared = {
+  outOffset: 0,
+  outCap: 0,
+  view: EMPTY,
+  outFor(arena: FirArena, samples: number): Int16Array {
+    if (samples > this.outCap) {
+      if (this.outCap > 0) arena.release({ offset: this.outOffset, size: this.blockSize });
+      const block = arena.alloc(samples * 2);
+      this.outOffset = block.offset;
+      this.blockSize = block.size;
+      this.outCap = block.size >> 1;
+    }
+    if (this.view.buffer !== arena.memory.buffer || this.view.length !== this.outCap) {
+      this.view = new Int16Array(arena.memory.buffer, this.outOffset, this.outCap);
+    }
+    return this.view;
+  },
+  blockSize: 0,
+};
 
 export class Resampler {
   readonly fromRate: SampleRate;
@@ -136,25 +187,23 @@ export class Resampler {
   readonly delayMs: number;
 
   private readonly design: ResamplerDesign | null;
-  private readonly memory: WebAssembly.Memory | null;
-  private readonly run: FirRun | null;
-  // Byte offsets into `memory`: [0, 8) pos and phase written back by the kernel, then the coefficient
-  // table, the phase tables, the Float32 history and the Int16 output.
-  private readonly coefOff: number;
-  private readonly nextOff: number;
-  private readonly advOff: number;
-  private readonly histOff: number;
-  private outOff: number;
+  private readonly arena: FirArena | null;
+  private readonly tables: DesignTables | null;
+  /** This instance's arena block: Float32 history (histCap samples); mutated in place when it grows. */
+  private readonly block: ArenaBlock;
   private histCap: number;
-  private outCap: number;
+  /** View of the history block; re-created when the shared memory grows (which detaches views). */
   private hist: Float32Array;
+  /** Where the kernel writes outputs: a scratch area of the arena shared by all resamplers. */
+  private outScratch: Int16Array;
+  /** JS-owned output, so a view we return is never detached by another resampler growing the memory. */
   private out: Int16Array;
-  private state: Int32Array;
   private outView: Int16Array;
   /** hist[0 .. filled) holds input not yet consumed; hist[pos] is the first tap's input for the next output. */
   private filled: number;
   private pos: number;
   private phase: number;
+  private disposed: boolean;
   private readonly tailInput: Int16Array;
 
   constructor(fromRate: SampleRate, toRate: SampleRate) {
@@ -169,35 +218,29 @@ export class Resampler {
     this.filled = 0;
     this.pos = 0;
     this.phase = 0;
+    this.disposed = false;
     if (d === null) {
-      this.memory = null;
-      this.run = null;
-      this.coefOff = this.nextOff = this.advOff = this.histOff = this.outOff = 0;
-      this.histCap = this.outCap = 0;
+      this.arena = null;
+      this.tables = null;
+      this.block = { offset: 0, size: 0 };
+      this.histCap = 0;
       this.hist = new Float32Array(0);
+      this.outScratch = EMPTY;
       this.out = EMPTY;
-      this.state = new Int32Array(2);
       this.outView = EMPTY;
       this.tailInput = EMPTY;
       return;
     }
-    this.coefOff = 64;
-    this.nextOff = this.coefOff + d.coeffs.length * 4;
-    this.advOff = this.nextOff + d.up * 4;
-    this.histOff = align16(this.advOff + d.up * 4);
+    const arena = firArena();
+    this.arena = arena;
+    this.tables = tablesFor(d, arena);
     this.histCap = d.taps + INITIAL_INPUT_CAPACITY;
-    this.outCap = this.maxOutput(INITIAL_INPUT_CAPACITY);
-    this.outOff = align16(this.histOff + this.histCap * 4);
-    this.memory = new WebAssembly.Memory({ initial: Math.ceil((this.outOff + this.outCap * 2) / PAGE) });
-    this.run = instantiateFir(this.memory);
-    const buf = this.memory.buffer;
-    new Float32Array(buf, this.coefOff, d.coeffs.length).set(d.coeffs);
-    new Int32Array(buf, this.nextOff, d.up).set(d.nextPhase);
-    new Int32Array(buf, this.advOff, d.up).set(d.advance);
-    this.hist = new Float32Array(buf, this.histOff, this.histCap);
-    this.out = new Int16Array(buf, this.outOff, this.outCap);
-    this.state = new Int32Array(buf, 0, 2);
+    this.block = arena.alloc(this.histCap * 4);
+    reclaim.register(this, this.block, this);
+    this.out = new Int16Array(this.maxOutput(INITIAL_INPUT_CAPACITY));
     this.outView = this.out.subarray(0, 0);
+    this.hist = new Float32Array(arena.memory.buffer, this.block.offset, this.histCap);
+    this.outScratch = EMPTY;
     // flush() feeds enough zeros to push the group delay (plus a sample of rounding) through.
     this.tailInput = new Int16Array(Math.ceil(((d.length - 1) / 2 + 1) / d.up) + 1);
     this.reset();
@@ -212,24 +255,32 @@ export class Resampler {
 
   /**
    * Resamples the next chunk of the stream. Returns a view into an internal buffer, valid until the
-   * next call (copy it before any await). The identity resampler returns `input` itself.
+   * next call on this instance (copy it before any await). The identity resampler returns `input`.
    */
   process(input: Int16Array): Int16Array {
     const d = this.design;
     if (d === null) return input;
+    if (this.disposed) throw new Error('Resampler: process() after dispose()');
+    const arena = this.arena!;
     const n = input.length;
-    if (this.filled + n > this.histCap || this.maxOutput(n) > this.outCap) this.grow(this.filled + n, this.maxOutput(n));
+    if (this.filled + n > this.histCap) this.growHistory(this.filled + n);
+    const maxOut = this.maxOutput(n);
+    if (maxOut > this.out.length) this.out = new Int16Array(maxOut);
+    const scratch = shared.outFor(arena, maxOut);
+    if (this.hist.buffer !== arena.memory.buffer) this.hist = new Float32Array(arena.memory.buffer, this.block.offset, this.histCap);
     const hist = this.hist;
     const base = this.filled;
     for (let i = 0; i < n; i++) hist[base + i] = input[i]!;
     const w = base + n;
+    const t = this.tables!;
     // An output needs hist[pos .. pos + taps), so the last start position is w - taps.
-    const produced = this.run!(
-      this.histOff, this.coefOff, d.taps, this.pos, w - d.taps,
-      this.phase, this.nextOff, this.advOff, this.outOff,
+    const produced = arena.run(
+      this.block.offset, t.coefOff, d.taps, this.pos, w - d.taps,
+      this.phase, t.nextOff, t.advOff, shared.outOffset,
     );
-    let pos = this.state[0]!;
-    this.phase = this.state[1]!;
+    const state = arena.state;
+    let pos = state[0]!;
+    this.phase = state[1]!;
     if (pos > 0) {
       hist.copyWithin(0, pos, w);
       this.filled = w - pos;
@@ -238,10 +289,12 @@ export class Resampler {
       this.filled = w;
     }
     this.pos = pos;
+    const out = this.out;
+    for (let i = 0; i < produced; i++) out[i] = scratch[i]!;
     // Steady-state frames produce the same count every call; reuse the view instead of creating one.
     let view = this.outView;
-    if (view.length !== produced || view.buffer !== this.out.buffer || view.byteOffset !== this.out.byteOffset) {
-      view = this.out.subarray(0, produced);
+    if (view.length !== produced || view.buffer !== out.buffer) {
+      view = out.subarray(0, produced);
       this.outView = view;
     }
     return view;
@@ -254,7 +307,7 @@ export class Resampler {
   flush(): Int16Array {
     if (this.design === null) return EMPTY;
     const tail = this.process(this.tailInput);
-    // process() returned a view of the output area; resetting only touches the history.
+    // process() returned a view of the JS output array; resetting only touches the history.
     this.reset();
     return tail;
   }
@@ -262,7 +315,9 @@ export class Resampler {
   /** Forgets the stream: history back to silence, phase 0. */
   reset(): void {
     const d = this.design;
-    if (d === null) return;
+    if (d === null || this.disposed) return;
+    const arena = this.arena!;
+    if (this.hist.buffer !== arena.memory.buffer) this.hist = new Float32Array(arena.memory.buffer, this.block.offset, this.histCap);
     // taps-1 zeros of history: the first output is the one at input index 0.
     this.hist.fill(0, 0, d.taps);
     this.filled = d.taps - 1;
@@ -270,19 +325,29 @@ export class Resampler {
     this.phase = 0;
   }
 
-  /** Makes room for `histNeeded` history samples and `outNeeded` outputs (only on a record-long input). */
-  private grow(histNeeded: number, outNeeded: number): void {
-    const mem = this.memory!;
-    this.histCap = Math.max(histNeeded, this.histCap);
-    this.outCap = Math.max(outNeeded, this.outCap);
-    this.outOff = align16(this.histOff + this.histCap * 4);
-    const bytes = this.outOff + this.outCap * 2;
-    if (bytes > mem.buffer.byteLength) mem.grow(Math.ceil((bytes - mem.buffer.byteLength) / PAGE));
-    // The history stays at histOff, so its contents survive; growing the memory detaches old views.
-    const buf = mem.buffer;
-    this.hist = new Float32Array(buf, this.histOff, this.histCap);
-    this.out = new Int16Array(buf, this.outOff, this.outCap);
-    this.state = new Int32Array(buf, 0, 2);
-    this.outView = this.out.subarray(0, 0);
+  /**
+   * Returns this instance's memory to the shared arena now instead of at garbage collection. Optional;
+   * the instance is unusable afterwards.
+   */
+  dispose(): void {
+    if (this.design === null || this.disposed) return;
+    this.disposed = true;
+    reclaim.unregister(this);
+    this.arena!.release({ offset: this.block.offset, size: this.block.size });
+  }
+
+  /** Moves the history to a bigger block (only on a record-long input). */
+  private growHistory(needed: number): void {
+    const arena = this.arena!;
+    const old = { offset: this.block.offset, size: this.block.size };
+    const cap = Math.max(needed, this.histCap * 2);
+    const next = arena.alloc(cap * 4); // may grow (detach) the memory: take views after it
+    const buf = arena.memory.buffer;
+    new Float32Array(buf, next.offset, cap).set(new Float32Array(buf, old.offset, this.filled));
+    arena.release(old);
+    this.block.offset = next.offset;
+    this.block.size = next.size;
+    this.histCap = cap;
+    this.hist = new Float32Array(buf, next.offset, cap);
   }
 }
