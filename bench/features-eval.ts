@@ -89,7 +89,7 @@ async function runConversation(conv: Conversation, cond: (typeof CONDITIONS)[num
     const t = f * 20;
     for (let k = 0; k < spks.length; k++) fa.pushFrame(idx[k], audio[k].subarray(f * fs, (f + 1) * fs), t);
     if ((f + 1) % 12 === 0 || (f + 1) % 25 === 0) collect(); // often enough for the 40 s rings
-    if ((t + 20) % 250 === 0) fa.tick(t + 20);
+    if (Math.floor((t + 20) / 250) > Math.floor(t / 250)) fa.tick(Math.floor((t + 20) / 250) * 250); // the 250 ms timer
   }
   const summary = fa.summary(frames * 20);
   collect();

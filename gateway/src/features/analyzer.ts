@@ -44,7 +44,7 @@ export class ConversationAnalyzer {
   /** samples per 20 ms frame at the configured rate */
   readonly frameSamples: number;
   readonly rate: FeatureSampleRate;
-  private readonly tracker = new ConversationTracker();
+  private readonly tracker = new ConversationTracker<SpeakerAnalyzer>();
   private readonly engine: NudgeEngine;
   private readonly windowS: number;
   private readonly rateWindowS: number;
@@ -195,6 +195,7 @@ export class ConversationAnalyzer {
     m.levelSpeechS = ws.talkS;
     t.windowStats(i, r.interrupt_window_s, ws);
     m.interrupts = ws.interrupts;
+    m.interruptsTotal = t.parts[i].interruptionsMade;
     m.overlapRatio = ws.talkS > 0 ? ws.overlapS / ws.talkS : 0;
     m.overlapTalkS = ws.talkS;
     t.windowStats(i, r.give_space_window_s, ws);

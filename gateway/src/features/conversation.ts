@@ -8,7 +8,7 @@
  * advanced), so all participants are compared on the same session clock even when their frames
  * arrive at slightly different times. Allocation-free: results go to preallocated typed arrays.
  */
-import { RING_MASK, type SpeakerAnalyzer } from './speaker-analyzer.ts';
+import { RING_MASK } from './speaker-analyzer.ts';
 import type { ParticipantKind } from '../../../shared/src/features.ts';
 
 export const HOPS_PER_S = 100;
@@ -24,7 +24,26 @@ const MAX_GAP_HOPS = 1000;
 const PITCH_BIN_MIN_HZ = 50;
 export const PITCH_BINS = 4 * 12 * 4; // four octaves: 50-800 Hz
 
-export class TrackedParticipant {
+/**
+ * What the tracker reads of a participant: per-hop rings (RING_HOPS long, indexed by hop & RING_MASK)
+ * with final decisions for hops in [firstHop, finalUpTo). SpeakerAnalyzer implements it; tests can
+ * script one.
+ */
+export interface SpeechTimeline {
+  readonly started: boolean;
+  readonly firstHop: number;
+  readonly finalUpTo: number;
+  /** final speech decision per hop */
+  readonly speech: Uint8Array;
+  /** mean square per hop */
+  readonly energy: Float32Array;
+  /** F0 per hop (0: unvoiced) */
+  readonly pitch: Float32Array;
+  /** syllable nuclei per hop */
+  readonly syll: Uint8Array;
+}
+
+export class TrackedParticipant<T extends SpeechTimeline = SpeechTimeline> {
   active = false;
   onsetHop = -1;
   removed = false;
@@ -50,7 +69,7 @@ export class TrackedParticipant {
   constructor(
     readonly id: string,
     readonly kind: ParticipantKind,
-    readonly analyzer: SpeakerAnalyzer,
+    readonly analyzer: T,
   ) {}
 
   /** Final decision at hop h (0 outside what this participant has produced). */
@@ -73,8 +92,8 @@ export class WindowStats {
   totalTalkS = 0;
 }
 
-export class ConversationTracker {
-  readonly parts: TrackedParticipant[] = [];
+export class ConversationTracker<T extends SpeechTimeline = SpeechTimeline> {
+  readonly parts: TrackedParticipant<T>[] = [];
   /** next hop to consume */
   cursor = 0;
   silenceHops = 0;
@@ -92,7 +111,7 @@ export class ConversationTracker {
   private now = new Uint8Array(16);
   private started = false;
 
-  add(p: TrackedParticipant): number {
+  add(p: TrackedParticipant<T>): number {
     this.parts.push(p);
     if (this.now.length < this.parts.length) this.now = new Uint8Array(this.parts.length * 2);
     return this.parts.length - 1;

@@ -11,7 +11,7 @@
  * - GIVE_SPACE: more than `give_space_share` of all talk time over `give_space_window_s`, with at
  *   least a quarter of that window talked by someone (and someone else present).
  * At most one nudge per `min_interval_s` per participant; when several rules hold, the first in the
- * order above wins. Intensity 1..3 grows with how far past the threshold the measure is.
+ * order above wins. Interruptions answered by a LET_THEM_FINISH are not counted again. Intensity 1..3 grows with how far past the threshold the measure is.
  */
 import type { NudgeRules } from '../../../shared/src/token.ts';
 import type { NudgeEvent, NudgeType } from '../../../shared/src/features.ts';
@@ -55,6 +55,8 @@ export interface NudgeMeasures {
   levelSpeechS: number;
   /** interruptions made within interrupt_window_s */
   interrupts: number;
+  /** interruptions made in the whole session so far */
+  interruptsTotal: number;
   /** overlap time / own talk time within interrupt_window_s */
   overlapRatio: number;
   /** own talk time within interrupt_window_s */
@@ -68,7 +70,7 @@ export interface NudgeMeasures {
 }
 
 export function emptyMeasures(): NudgeMeasures {
-  return { rate: null, rateSpeechS: 0, levelDbfs: null, levelSpeechS: 0, interrupts: 0, overlapRatio: 0, overlapTalkS: 0, share: 0, shareTotalS: 0, others: 0 };
+  return { rate: null, rateSpeechS: 0, levelDbfs: null, levelSpeechS: 0, interrupts: 0, interruptsTotal: 0, overlapRatio: 0, overlapTalkS: 0, share: 0, shareTotalS: 0, others: 0 };
 }
 
 export interface NudgeDecision {
@@ -113,6 +115,8 @@ export function checkNudge(r: ResolvedNudgeRules, m: NudgeMeasures): NudgeDecisi
 export class NudgeEngine {
   readonly rules: ResolvedNudgeRules;
   private readonly last = new Map<string, number>();
+  /** session interruption count at each participant's last LET_THEM_FINISH */
+  private readonly acked = new Map<string, number>();
 
   constructor(rules?: NudgeRules) {
     this.rules = resolveNudgeRules(rules);
@@ -122,9 +126,15 @@ export class NudgeEngine {
   evaluate(participant: string, m: NudgeMeasures, tMs: number): NudgeEvent | null {
     const prev = this.last.get(participant);
     if (prev !== undefined && tMs - prev < this.rules.min_interval_s * 1000) return null;
+    // interruptions already answered by a LET_THEM_FINISH do not count again
+    const acked = this.acked.get(participant);
+    const saved = m.interrupts;
+    if (acked !== undefined) m.interrupts = Math.max(0, Math.min(m.interrupts, m.interruptsTotal - acked));
     const d = checkNudge(this.rules, m);
+    m.interrupts = saved;
     if (!d) return null;
     this.last.set(participant, tMs);
+    if (d.kind === 'LET_THEM_FINISH') this.acked.set(participant, m.interruptsTotal);
     return {
       type: 'nudge',
       kind: d.kind,

@@ -16,6 +16,8 @@ const HIST4 = W4 + TAU4_MAX; // 160 samples = 40 ms
 const HIST8 = W8 + 2 * TAU4_MAX + 4; // 324
 /** YIN absolute threshold: the first dip under this is taken (avoids octave-down errors). */
 const YIN_THRESHOLD = 0.15;
+/** voicing decision: frames whose best CMND value is above this get no F0 */
+export const MAX_APERIODICITY = 0.35;
 
 export class YinPitch {
   /** last estimate, Hz (0 when the frame is not periodic enough) */
@@ -38,10 +40,10 @@ export class YinPitch {
   }
 
   /**
-   * Estimate F0 over the last 40 ms pushed. `maxAperiodicity` is the voicing decision threshold.
-   * Returns f0 (0 when unvoiced).
+   * Estimate F0 over the last 40 ms pushed into `f0` (0 when unvoiced: aperiodicity above
+   * MAX_APERIODICITY) and `aperiodicity`. Returns nothing: see VoiceActivityDetector on boxing.
    */
-  estimate(maxAperiodicity = 0.35): number {
+  estimate(): void {
     const x = this.h4;
     const d = this.d;
     d[0] = 1;
@@ -49,12 +51,19 @@ export class YinPitch {
     let best = -1;
     let bestVal = 2;
     let firstDip = -1;
+    // d(tau) = e0 + e(tau) - 2 r(tau): one multiply-add per sample and lag instead of three ops;
+    // e(tau), the energy of x[tau .. tau+W), slides along with tau
+    let e0 = 0;
+    for (let j = 0; j < W4; j++) e0 += x[j] * x[j];
+    let et = e0;
     for (let tau = 1; tau <= TAU4_MAX; tau++) {
-      let acc = 0;
-      for (let j = 0; j < W4; j++) {
-        const diff = x[j] - x[j + tau];
-        acc += diff * diff;
-      }
+      const out = x[tau - 1];
+      const inn = x[tau + W4 - 1];
+      et += inn * inn - out * out;
+      let r = 0;
+      for (let j = 0; j < W4; j++) r += x[j] * x[j + tau];
+      let acc = e0 + et - 2 * r;
+      if (acc < 0) acc = 0;
       cum += acc;
       const v = cum > 0 ? (acc * tau) / cum : 1;
       d[tau] = v;
@@ -72,9 +81,9 @@ export class YinPitch {
       while (tau4 + 1 <= TAU4_MAX && d[tau4 + 1] < d[tau4]) tau4++;
     }
     this.aperiodicity = tau4 > 0 ? d[tau4] : 1;
-    if (tau4 < 0 || this.aperiodicity > maxAperiodicity) {
+    if (tau4 < 0 || this.aperiodicity > MAX_APERIODICITY) {
       this.f0 = 0;
-      return 0;
+      return;
     }
     // refine on 8 kHz: lags 2*tau4-2 .. 2*tau4+2, raw difference function, parabolic interpolation
     const y = this.h8;
@@ -101,7 +110,6 @@ export class YinPitch {
     }
     const period = c - 2 + bi + frac;
     this.f0 = 8000 / period;
-    return this.f0;
   }
 
   reset(): void {

@@ -143,22 +143,29 @@ export class SpeakerAnalyzer {
       bands[1] = e[1];
       bands[2] = e[2];
       const levelDb = ms > 1e-10 ? 10 * Math.log10(ms) : -100;
-      const ev = vad.measure(bands);
+      vad.measure(bands);
       if (k === 0) {
         // pitch once per frame, only where voicing could matter (speech or near the threshold)
-        if (levelDb >= vad.params.minLevelDbfs && (ev >= vad.params.threshold - vad.params.voicedBonus - 2 || vad.speaking)) {
-          f0 = this.yin.estimate();
+        if (levelDb >= vad.params.minLevelDbfs && (vad.evidence >= vad.params.threshold - vad.params.voicedBonus - 2 || vad.speaking)) {
+          this.yin.estimate();
+          f0 = this.yin.f0;
           aper = this.yin.aperiodicity;
         }
       }
-      const raw = vad.decide(levelDb, aper);
+      vad.hopLevelDbfs = levelDb;
+      vad.hopAperiodicity = aper;
+      const raw = vad.decide();
       const hop = this.seg.nextHop;
       const r = hop & RING_MASK;
       this.energy[r] = ms;
       this.pitch[r] = f0;
       this.syll[r] = 0;
       this.live[r] = vad.speaking ? 1 : 0;
-      const peak = this.syllables.update(hop, bands[0] + bands[1], vad.floorOf(0) + vad.floorOf(1), aper, raw || vad.speaking);
+      const syl = this.syllables;
+      syl.energy = bands[0] + bands[1];
+      syl.floor = vad.floor[0] + vad.floor[1];
+      syl.aperiodicity = aper;
+      const peak = syl.update(hop, raw || vad.speaking);
       if (peak >= 0) {
         const at = peak < this.seg.finalUpTo ? this.seg.finalUpTo : peak;
         this.syll[at & RING_MASK]++;

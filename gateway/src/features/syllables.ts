@@ -33,13 +33,21 @@ export class SyllableDetector {
     this.params = { ...DEFAULT_SYLLABLE_PARAMS, ...params };
   }
 
+  /** inputs of update(), set by the caller (fields: doubles passed as arguments get boxed) */
+  energy = 0;
+  floor = 0;
+  aperiodicity = 1;
+
   /**
-   * One hop of the envelope (mean square of the vowel bands), its noise floor, the frame's
-   * aperiodicity and whether the VAD thinks this is speech. Returns the hop index of a nucleus
+   * One hop: `energy` (mean square of the vowel bands), its noise `floor`, the frame's
+   * `aperiodicity`, and whether the VAD thinks this is speech. Returns the hop index of a nucleus
    * confirmed now, or -1.
    */
-  update(hop: number, energy: number, floor: number, aperiodicity: number, speech: boolean): number {
+  update(hop: number, speech: boolean): number {
     const p = this.params;
+    const energy = this.energy;
+    const floor = this.floor;
+    const aperiodicity = this.aperiodicity;
     const sm = 0.5 * (energy + this.prevE);
     this.prevE = energy;
     const db = 10 * Math.log10(sm + 1e-15);

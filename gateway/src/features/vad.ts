@@ -57,7 +57,12 @@ export class VoiceActivityDetector {
   speaking = false;
   /** evidence of the last hop, dB */
   evidence = 0;
-  private readonly floor = new Float64Array(VAD_BANDS);
+  /** noise floor per band (mean square) */
+  readonly floor = new Float64Array(VAD_BANDS);
+  /** inputs of decide(), set by the caller (fields, not arguments: a double passed to or returned
+   *  from a call V8 does not inline is boxed, i.e. allocated, and this runs twice per frame) */
+  hopLevelDbfs = -100;
+  hopAperiodicity = 1;
   private readonly prev = new Float64Array(VAD_BANDS);
   private readonly snr = new Float64Array(VAD_BANDS);
   private hops = 0;
@@ -72,16 +77,12 @@ export class VoiceActivityDetector {
     this.params = { ...DEFAULT_VAD_PARAMS, ...params };
   }
 
-  /** Noise floor of band b (mean square). */
-  floorOf(b: number): number {
-    return this.floor[b];
-  }
 
   /**
    * Step 1 of a hop: `bands` holds VAD_BANDS energies (mean square, full scale 1). Updates the noise
-   * floors and returns the band evidence (dB, before the voicing bonus).
+   * floors and sets `evidence` (dB, before the voicing bonus).
    */
-  measure(bands: Float64Array): number {
+  measure(bands: Float64Array): void {
     const floor = this.floor;
     const prev = this.prev;
     const snr = this.snr;
@@ -132,15 +133,16 @@ export class VoiceActivityDetector {
       for (let b = 0; b < VAD_BANDS; b++) this.blockMin[BLOCKS * b + this.block] = Infinity;
     }
     this.evidence = 0.5 * (best + second);
-    return this.evidence;
   }
 
   /**
-   * Step 2 of a hop: the decision, from the evidence of measure(), the hop level (dBFS) and the YIN
-   * aperiodicity of the frame holding the hop (1 when not computed).
+   * Step 2 of a hop: the decision, from the evidence of measure(), `hopLevelDbfs` and
+   * `hopAperiodicity` (YIN value of the frame holding the hop, 1 when not computed).
    */
-  decide(levelDbfs: number, aperiodicity: number): boolean {
+  decide(): boolean {
     const p = this.params;
+    const levelDbfs = this.hopLevelDbfs;
+    const aperiodicity = this.hopAperiodicity;
     let ev = this.evidence;
     if (aperiodicity < p.voicedAperiodicity) ev += p.voicedBonus;
     const gate = levelDbfs >= p.minLevelDbfs;
