@@ -101,13 +101,22 @@ export class PrivateRedis {
     if (!ok) throw new Error(`redis-server did not start on ${this.port}`);
   }
 
+  /** SIGSTOP: the port stays open but nothing answers (a network blackhole, not a refused connection). */
+  pause(): void {
+    this.proc?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.proc?.kill('SIGCONT');
+  }
+
   async stop(): Promise<void> {
     const proc = this.proc;
     if (!proc || proc.exitCode !== null) return;
     this.proc = null;
     await new Promise<void>((resolve) => {
       proc.once('exit', () => resolve());
-      proc.kill('SIGKILL');
+      proc.kill('SIGKILL'); // also ends a SIGSTOPped server
     });
   }
 }

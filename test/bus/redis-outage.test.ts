@@ -109,3 +109,24 @@ t.test('commands fail fast (no hang) while Redis is unreachable', async (t) => {
   const control = make({ clientName: 'control' });
   await t.rejects(control.commands.publish({ type: 'terminate', id: 'c1', session_id: 's', reason: 'credit_exhausted', ts: Date.now() }));
 });
+
+t.test('Redis stops answering (blackhole): publish still never blocks; nothing lost once it answers again', async (t) => {
+  const { server, stream, make } = await setup(t, 'hang');
+  await server.start();
+  const gateway = make({ clientName: 'gw' });
+  for (let i = 0; i < 20; i++) await gateway.events.publish(usageTick(i));
+  t.equal(await gateway.flush(5000), true);
+
+  server.pause();
+  for (let i = 20; i < 200; i++) await gateway.events.publish(usageTick(i)); // each resolves at once
+  t.equal(await gateway.flush(4000), false, 'nothing confirmed while Redis hangs (commands time out instead of hanging)');
+  t.ok((gateway.events as RedisEventBus).stats().outbox!.deliveryFailures > 0, 'the command timeout surfaced as a failed delivery');
+  server.resume();
+  t.equal(await gateway.flush(15_000), true, 'delivered once Redis answers');
+
+  // A batch that timed out client-side may still have run on the server: at-least-once, so the stream
+  // can hold a duplicate, but the first occurrence of each event is in publish order and none is missing.
+  const seqs = await streamSeqs(server.url, stream);
+  const firsts = seqs.filter((s, i) => seqs.indexOf(s) === i);
+  t.same(firsts, range(0, 200), `every event present, first occurrences in order (${seqs.length - 200} duplicates)`);
+});
