@@ -10,6 +10,8 @@ import path from 'node:path';
 import { createTokenVerifier } from '../../shared/src/token.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
+// PGlite's first start initialises a database (~20 s quiet, over a minute on a loaded 2-core box)
+t.setTimeout(240_000);
 
 async function start(dataDir: string): Promise<{ url: string; child: ChildProcess; stopped: Promise<number | null> }> {
   const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', CONTROL_PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'warn', SCRYPT_COST: '1024' };
