@@ -130,3 +130,26 @@ t.test('Redis stops answering (blackhole): publish still never blocks; nothing l
   const firsts = seqs.filter((s, i) => seqs.indexOf(s) === i);
   t.same(firsts, range(0, 200), `every event present, first occurrences in order (${seqs.length - 200} duplicates)`);
 });
+
+t.test('consumer survives Redis hanging mid-stream: it resumes and every event is applied once (by id)', async (t) => {
+  const { server, make } = await setup(t, 'hang-consumer');
+  await server.start();
+  const gateway = make({ clientName: 'gw' });
+  const control = make({ clientName: 'control', consumer: 'c1' });
+  const applied = new Set<string>();
+  const order: number[] = [];
+  control.events.consume(async (ev) => {
+    if (applied.has(ev.id)) return; // idempotent by event id
+    applied.add(ev.id);
+    order.push(seqOf(ev));
+  });
+  for (let i = 0; i < 50; i++) await gateway.events.publish(usageTick(i));
+  t.ok(await until(() => applied.size === 50, 10_000));
+  server.pause();
+  for (let i = 50; i < 150; i++) await gateway.events.publish(usageTick(i));
+  await new Promise((r) => setTimeout(r, 3500)); // longer than the command and blocking timeouts
+  server.resume();
+  t.ok(await until(() => applied.size === 150, 20_000), 'all 150 applied after Redis answers again');
+  t.same(order, range(0, 150), 'applied in publish order');
+  t.ok(await until(async () => (await control.groupInfo())?.pending === 0, 10_000), 'nothing left pending');
+});

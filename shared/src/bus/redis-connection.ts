@@ -42,11 +42,12 @@ const ROLE_OPTIONS: Record<RedisRole, RedisOptions> = {
   },
   blocking: {
     enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    // Client-side guard for XREADGROUP BLOCK: the command's own BLOCK ms plus `blockingTimeoutGrace`;
-    // a dead socket surfaces as an error and the loop reconnects.
-    blockingTimeout: 30_000,
-    blockingTimeoutGrace: 2000,
+    // A read in flight when the socket drops is rejected, never re-sent: the server may already have
+    // delivered its entries to our pending list, so the consumer re-reads that list (in order) first.
+    maxRetriesPerRequest: 0,
+    // No `blockingTimeout`: on expiry ioredis resolves the read with null but keeps the socket, so a
+    // late reply (entries now pending for us) would be silently dropped. The consumer runs its own
+    // watchdog instead and reconnects the socket, which rejects the read.
     connectTimeout: 2000,
     retryStrategy: reconnectDelay,
   },

@@ -65,6 +65,8 @@ const DEFAULTS = {
   deadLetterMaxLen: 100_000,
   staleConsumerMs: 24 * 3600 * 1000,
   errorBackoffMs: 500,
+  // beyond BLOCK: time for the reply to cross a loaded network before the read is presumed lost
+  blockGraceMs: 2000,
 };
 
 // In one script so a consumer cannot read new entries between the check and DELCONSUMER (which
@@ -179,9 +181,7 @@ export class StreamConsumer {
         const block = Math.max(1, Math.min(this.o.blockMs, until));
         if (this.blocking!.status !== 'ready') await whenReady(this.blocking!, 5000);
         if (this.stopped) break;
-        const reply = (await this.blocking!.call('XREADGROUP', [
-          'GROUP', this.o.group, this.o.consumer, 'COUNT', this.o.count, 'BLOCK', block, 'STREAMS', this.o.stream, '>',
-        ])) as RawRead;
+        const reply = await this.readNew(block);
         if (reply) {
           if (!(await this.processEntries(reply[0]![1]))) ownPendingAt = ownPendingAt || Date.now() + this.o.retryDelayMs;
         }
@@ -190,14 +190,34 @@ export class StreamConsumer {
         if (this.stopped) break;
         failures++;
         if (isNoGroup(err)) groupReady = false;
-        // Entries read before the failure may sit unhandled in our pending list.
-        if (ownPendingAt === 0) ownPendingAt = Date.now() + this.o.retryDelayMs;
+        // Entries read before the failure may sit unhandled in our pending list: handle them before
+        // any new ones so a connection blip does not reorder the stream.
+        ownPendingAt = 1;
         if (failures % 20 === 1) this.log.warn({ err, failures }, 'event stream read failed; retrying');
         if (this.blocking!.status === 'end') this.blocking = this.o.openBlocking();
         await this.sleep(Math.min(DEFAULTS.errorBackoffMs * failures, 5000));
       }
     }
     this.blocking?.disconnect();
+  }
+
+  /**
+   * XREADGROUP BLOCK on the dedicated connection, with a watchdog: a server that stops answering
+   * (blackhole, SIGSTOP) gets the socket reconnected after BLOCK + grace, which rejects this read.
+   */
+  private async readNew(block: number): Promise<RawRead> {
+    const conn = this.blocking!;
+    const watchdog = setTimeout(() => {
+      this.log.warn({ block }, 'blocking read overdue; reconnecting');
+      conn.disconnect(true);
+    }, block + DEFAULTS.blockGraceMs);
+    try {
+      return (await conn.call('XREADGROUP', [
+        'GROUP', this.o.group, this.o.consumer, 'COUNT', this.o.count, 'BLOCK', block, 'STREAMS', this.o.stream, '>',
+      ])) as RawRead;
+    } finally {
+      clearTimeout(watchdog);
+    }
   }
 
   private async ensureGroup(): Promise<void> {
