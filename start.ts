@@ -33,6 +33,7 @@ process.stdout.write(
   [
     '',
     'Switchboard is running (embedded defaults: PGlite, in-process bus, echo agent)',
+    `  app       ${control.url}/app`,
     `  API       ${control.url}`,
     `  API docs  ${control.url}/docs`,
     `  gateway   ${gateway.url}`,
