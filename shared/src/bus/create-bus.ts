@@ -1,6 +1,21 @@
 /**
  * One entry point for both services: Redis implementations when `redisUrl` is set (separate
  * deployments), in-process ones otherwise (the embedded `npm start`).
+ *
+ * Gateway pod:
+ *   const bus = createBus({ redisUrl, prefix, spillDir, clientName: `gateway:${podId}` }, log);
+ *   bus.commands.subscribe(onCommand);                       // act on sessions this pod holds
+ *   const stopBeat = bus.registry.startHeartbeat(() => ({ pod_id, address, sessions, draining }));
+ *   await bus.events.publish(ev);                            // never throws, never waits on Redis
+ *   // SIGTERM: draining = true (next beat carries it) -> sessions end -> await bus.flush(ms)
+ *   //          -> stopBeat() -> await bus.registry.deregister(podId) -> await bus.close()
+ *
+ * Control plane:
+ *   const bus = createBus({ redisUrl, prefix, group: 'control' }, log);
+ *   bus.events.consume(async (ev) => { await applyInOneTransactionDedupedById(ev); });
+ *   await bus.commands.publish(cmd);                          // AppError UNAVAILABLE if Redis is down
+ *   every few s: for (const p of await bus.registry.expiredPods()) { markGatewayLost(p); await bus.registry.ackExpired(p.pod_id); }
+ *   GET /v1/ops/gateways -> bus.registry.list(); consumer lag -> bus.groupInfo()
  */
 import type { Redis } from 'ioredis';
 import { createLogger, type Logger } from '../logger.ts';
