@@ -21,7 +21,7 @@ import { Reframer } from '../gateway/src/audio/reframer.ts';
 import { Resampler, SAMPLE_RATES, resamplerDesign, type SampleRate } from '../gateway/src/audio/resampler.ts';
 import { readWav } from '../gateway/src/audio/wav.ts';
 import { OpusCodec } from '../native-bindings/opus.ts';
-import { aliasFrequency, db, fitSine, sineInt16, thdPlusNDb, worstImageDb } from './lib/dsp-measure.ts';
+import { aliasFrequency, db, ditheredSineInt16, fitSine, sineInt16, thdPlusNDb, worstImageDb } from './lib/dsp-measure.ts';
 
 const JSON_OUT = process.argv.includes('--json');
 const FRAME_MS = 20;
@@ -185,10 +185,19 @@ interface Quality {
   thdnDb: number;
 }
 
-/** The test-suite measurements, on 0.25 s tones, ignoring 15% at each end (start-up and edge effects). */
+/**
+ * Quality on PCM16 in and out, ignoring 15% at each end of the output (start-up and edge effects):
+ * - passband ripple: 8 sines up to 0.85 x the lower Nyquist, worst |gain| in dB;
+ * - stopband, downsampling: 40 full-scale sines from 1.15 x the output Nyquist to the input Nyquist,
+ *   worst level of the alias that comes out, dBFS; upsampling: 12 passband sines, worst image vs the
+ *   sine. Stopband inputs carry TPDF dither so sub-LSB aliases are measured rather than rounded away;
+ *   the fit's noise floor over 0.5 s is about -125 dB;
+ * - THD+N: 1 kHz at -1 dBFS, residual after removing the best-fit sinusoid, dB below it.
+ */
 function quality(conv: Convert, from: SampleRate, to: SampleRate): Quality {
-  const n = Math.round(from * 0.25);
-  const outN = Math.round(to * 0.25);
+  const dur = 0.5;
+  const n = Math.round(from * dur);
+  const outN = Math.round(to * dur);
   const s = Math.round(outN * 0.15);
   const e = outN - s;
   const lowNyq = Math.min(from, to) / 2;
@@ -202,19 +211,19 @@ function quality(conv: Convert, from: SampleRate, to: SampleRate): Quality {
   if (to < from) {
     const lo = 1.15 * (to / 2);
     const hi = 0.999 * (from / 2);
-    for (let k = 0; k <= 12; k++) {
-      const f = lo + ((hi - lo) * k) / 12;
+    for (let k = 0; k < 40; k++) {
+      const f = lo + ((hi - lo) * k) / 39;
       const alias = aliasFrequency(f, to);
       if (alias < to * 0.005 || alias > to * 0.495) continue; // a fit at DC or Nyquist is degenerate
-      const y = conv(sineInt16(n, f, from, 32767, 0.1), from, to);
-      // The level of the tone that comes out (its alias), not the total output: the PCM16 input's own
-      // quantisation noise is in-band (about -103 dBFS) and would mask a better filter.
+      const y = conv(ditheredSineInt16(n, f, from, 32766, 0.1, k + 1), from, to);
+      // The level of the tone that comes out (its alias), not the total output: the input's own
+      // dither and quantisation noise is partly in-band and would mask the filter.
       stop = Math.max(stop, db(fitSine(y, alias, to, s, e).amplitude / 32767));
     }
   } else {
-    for (let k = 1; k <= 6; k++) {
-      const f = (0.85 * lowNyq * k) / 6;
-      const y = conv(sineInt16(n, f, from, 32000, 0.2), from, to);
+    for (let k = 1; k <= 12; k++) {
+      const f = (0.85 * lowNyq * k) / 12;
+      const y = conv(ditheredSineInt16(n, f, from, 32000, 0.2, k + 1), from, to);
       stop = Math.max(stop, worstImageDb(y, f, from, to, 32000, s, e));
     }
   }
@@ -391,9 +400,10 @@ if (JSON_OUT) {
         `${lpad(r.quality.passbandRippleDb.toFixed(3), 11)}${lpad(r.quality.stopbandDb.toFixed(1), 13)}${lpad(r.quality.thdnDb.toFixed(1), 10)}`,
     );
   }
-  console.log('  (ripple: max |gain| deviation up to 0.85 x lower Nyquist; stopband: downsampling = worst alias of a');
-  console.log('   full-scale sine above 1.15 x output Nyquist, dBFS; upsampling = worst image vs the sine, dB;');
-  console.log('   THD+N: residual after removing the best-fit 1 kHz sinusoid, -1 dBFS input; all on PCM16 output)');
+  console.log('  (ripple: max |gain| deviation up to 0.85 x lower Nyquist; stopband: downsampling = worst alias of 40');
+  console.log('   dithered full-scale sines from 1.15 x output Nyquist up, dBFS; upsampling = worst image vs the sine, dB');
+  console.log('   (fit noise floor ~-125 dB); THD+N: residual after removing the best-fit 1 kHz sinusoid at -1 dBFS;');
+  console.log('   PCM16 in and out for every implementation)');
   for (const s of speedup) {
     console.log(`  ${pad(s.pair, 14)} ours is ${s.speedupVsSinc.toFixed(1)}x faster than wavefile sinc; stopband ${s.stopbandOurs.toFixed(1)} vs ${s.stopbandSinc.toFixed(1)} dB`);
   }

@@ -153,3 +153,26 @@ export function worstImageDb(y: Samples, freq: number, fromRate: number, toRate:
   }
   return worst;
 }
+
+/**
+ * A PCM16 sine with TPDF dither (±1 LSB triangular, deterministic seed). Dither keeps rounding linear,
+ * so a tone far below one LSB (e.g. a -113 dBFS alias) survives quantisation on average and a
+ * least-squares fit over many samples can still measure it.
+ */
+export function ditheredSineInt16(n: number, freq: number, rate: number, amplitude: number, phase = 0, seed = 1): Int16Array {
+  let a = seed >>> 0;
+  const rand = (): number => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = a;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+  const out = new Int16Array(n);
+  const w = (2 * Math.PI * freq) / rate;
+  for (let i = 0; i < n; i++) {
+    const v = Math.round(amplitude * Math.sin(w * i + phase) + rand() - rand());
+    out[i] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+  }
+  return out;
+}
