@@ -50,6 +50,9 @@ export const GatewayEnv = z.object({
   /** trust X-Forwarded-For for per-IP limits (only behind a proxy that sets it) */
   GATEWAY_TRUST_PROXY: envBool(false),
 
+  /** live speaker features (`features` every 250 ms, `nudge`s, a summary per session) */
+  GATEWAY_FEATURES: envBool(true),
+
   /** echo agent: trailing silence that ends the caller's turn */
   ECHO_END_OF_TURN_MS: envInt(600),
   /** echo agent: frame energy above this counts as speech */

@@ -15,6 +15,7 @@ import { GatewayMetrics } from './metrics.ts';
 import { Pacer } from './session/playout.ts';
 import { SessionRegistry } from './session/registry.ts';
 import type { AnalyzerFactory } from './session/types.ts';
+import { conversationAnalyzers } from './session/analyzers.ts';
 import { nativeBehavior, type TransportContext } from './transports/native.ts';
 import { twilioBehavior } from './transports/twilio.ts';
 import { writeProblem } from './transports/upgrade.ts';
@@ -25,8 +26,8 @@ export interface GatewayOptions {
   commands?: CommandBus;
   events?: EventBus;
   logger?: Logger;
-  /** per-session conversation analysis (features engine); none by default */
-  analyzers?: AnalyzerFactory;
+  /** per-session conversation analysis; the features engine unless GATEWAY_FEATURES=false, or null for none */
+  analyzers?: AnalyzerFactory | null;
 }
 
 export interface GatewayHandle {
@@ -57,7 +58,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
   let registry: SessionRegistry | null = null;
   const metrics = new GatewayMetrics({ defaultMetrics: true, bufferedBytes: () => registry?.bufferedBytes() ?? 0 });
   const pacer = new Pacer(config.GATEWAY_PACE_TICK_MS);
-  registry = new SessionRegistry({ config, metrics, pacer, events: opts.events ?? null, logger, analyzers: opts.analyzers ?? null });
+  registry = new SessionRegistry({ config, metrics, pacer, events: opts.events ?? null, logger, analyzers: opts.analyzers !== undefined ? opts.analyzers : config.GATEWAY_FEATURES ? conversationAnalyzers : null });
   let draining = false;
   const ctx: TransportContext = {
     verifier: createTokenVerifier(opts.jwks),

@@ -80,7 +80,7 @@ t.test('main.ts: SIGTERM drains, then the process exits 0', async (t) => {
   c.send({ type: 'session.start' });
   await c.waitFor((e) => e.type === 'session.started');
   child.kill('SIGTERM');
-  const ended = await c.waitFor((e) => e.type === 'session.ended', 5000);
+  const ended = await c.waitFor((e) => e.type === 'session.ended', 15_000);
   t.equal(ended.reason, 'draining');
   const [code] = await once(child, 'exit');
   t.equal(code, 0, 'clean exit');

@@ -39,8 +39,8 @@ export class Participant implements PlayoutTarget {
   private readonly padFrame: Uint8Array;
   /** μ-law and A-law silence are not zero bytes */
   private readonly silenceByte: number;
-  /** called for every agent frame written to this participant's socket */
-  onAgentFrame: ((frame: Uint8Array) => void) | null;
+  /** called for every agent frame written to this participant's socket, with when it will play */
+  onAgentFrame: ((frame: Uint8Array, playAt: number) => void) | null;
 
   constructor(id: string, channel: ClientChannel, providerIn: AudioFormat, providerOut: AudioFormat, counters: TransportCounters, opts: PlayoutOptions) {
     this.id = id;
@@ -65,11 +65,11 @@ export class Participant implements PlayoutTarget {
   }
 
   // PlayoutTarget
-  writeAudio(frame: Uint8Array): number {
+  writeAudio(frame: Uint8Array, playAt: number): number {
     const status = this.channel.writeAudio(frame);
     this.counters.framesOut.inc();
     this.counters.bytesOut.inc(frame.length);
-    if (this.onAgentFrame !== null) this.onAgentFrame(frame);
+    if (this.onAgentFrame !== null) this.onAgentFrame(frame, playAt);
     return status;
   }
 

@@ -14,8 +14,8 @@
  */
 
 export interface PlayoutTarget {
-  /** write one frame; returns the uWS send status (0 buffered, 1 sent, 2 dropped) */
-  writeAudio(frame: Uint8Array): number;
+  /** write one frame that will start playing at `playAt` (performance.now() clock); returns the uWS send status */
+  writeAudio(frame: Uint8Array, playAt: number): number;
   bufferedAmount(): number;
   /** called after a pump wrote frames; `responseMs` is the current response's written total */
   afterWrite(responseMs: number, queueEmpty: boolean): void;
@@ -96,7 +96,7 @@ export class Playout {
       if (start + FRAME_MS - now > this.leadMs) break;
       if (target.bufferedAmount() > this.highWater) break;
       const off = this.head * this.frameBytes;
-      const status = target.writeAudio(this.ring.subarray(off, off + this.frameBytes));
+      const status = target.writeAudio(this.ring.subarray(off, off + this.frameBytes), start);
       this.head = (this.head + 1) % this.capFrames;
       this.count--;
       if (status === 2) {

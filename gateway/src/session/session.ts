@@ -52,8 +52,9 @@ export class Session implements ProviderSink {
   private reported: UsageTotals = { seconds_in: 0, seconds_out: 0, provider_seconds: 0 };
   private tickSeq = 0;
   private readonly maxTimer: NodeJS.Timeout;
-  private readonly analyzer: SessionAnalyzer | null;
+  private analyzer: SessionAnalyzer | null = null;
   private agentAnalyzerIndex = -1;
+  private analyzerRate: 8000 | 16000 | 24000 | 48000 = 24000;
   private agentToAnalyzer: FormatConverter | null = null;
   private readonly mixOut: Int16Array;
   private readonly providerUsage: ProviderUsage = {};
@@ -70,7 +71,6 @@ export class Session implements ProviderSink {
     this.mixOut = new Int16Array(provider.inputFormat.codec === 'pcm16' ? (provider.inputFormat.sampleRate * 20) / 1000 : 0);
     this.maxTimer = setTimeout(() => this.end('max_duration'), claims.max_duration_s * 1000);
     this.maxTimer.unref();
-    this.analyzer = deps.analyzers ? deps.analyzers.create({ sessionId: claims.sid, nudges: claims.agent.nudges ?? null }) : null;
   }
 
   /** open the provider; a failure ends the session */
@@ -97,16 +97,20 @@ export class Session implements ProviderSink {
       leadMs: config.GATEWAY_PLAYOUT_LEAD_MS,
       highWater: config.GATEWAY_SEND_HIGH_WATER_BYTES,
     });
+    if (this.analyzer === null && this.deps.analyzers !== null && this.allParticipantsEver.length === 0) {
+      this.analyzer = this.deps.analyzers.create({ sessionId: this.id, sampleRate: channel.format.sampleRate, claims: this.claims });
+      this.analyzerRate = channel.format.sampleRate;
+    }
     const a = this.analyzer;
-    if (a !== null && this.deps.analyzers !== null) {
-      const rate = this.deps.analyzers.sampleRate;
+    if (a !== null) {
+      const rate = this.analyzerRate;
       p.analyzerIndex = a.addParticipant(participantId, 'human');
       p.toAnalyzer = new FormatConverter(channel.format, { codec: 'pcm16', sampleRate: rate });
       if (this.agentAnalyzerIndex < 0) {
         this.agentAnalyzerIndex = a.addParticipant('agent', 'agent');
         this.agentToAnalyzer = new FormatConverter(channel.format, { codec: 'pcm16', sampleRate: rate });
-        // The agent is heard through the first participant's playout: feed what is actually written.
-        p.onAgentFrame = (frame) => this.onAgentFramePlayed(frame);
+        // The agent is heard through the first participant's playout: feed what is written, at its play time.
+        p.onAgentFrame = (frame, playAt) => this.onAgentFramePlayed(frame, playAt);
       }
     }
     this.participants.push(p);
@@ -122,6 +126,7 @@ export class Session implements ProviderSink {
     if (i < 0) return;
     this.participants.splice(i, 1);
     this.deps.pacer.forget(p.playout);
+    if (this.analyzer !== null && p.analyzerIndex >= 0 && this.participants.length > 0) this.analyzer.removeParticipant(p.analyzerIndex);
     this.deps.metrics.activeSessions.labels(p.channel.kind, this.claims.provider).dec();
     if (this.participants.length === 0) this.end(reason);
   }
@@ -171,11 +176,11 @@ export class Session implements ProviderSink {
     return mixed === null ? frame : bytesOf(mixed);
   }
 
-  private onAgentFramePlayed(frame: Uint8Array): void {
+  private onAgentFramePlayed(frame: Uint8Array, playAt: number): void {
     const conv = this.agentToAnalyzer;
     if (conv === null || this.analyzer === null) return;
     conv.push(frame);
-    const tMs = performance.now() - this.startedAt;
+    const tMs = playAt - this.startedAt;
     for (let g = conv.next(); g !== null; g = conv.next()) this.analyzer.pushFrame(this.agentAnalyzerIndex, int16Of(g), tMs);
   }
 
@@ -343,7 +348,8 @@ export class Session implements ProviderSink {
     const nudges = a.takeNudges(tMs);
     for (const p of this.participants) {
       p.channel.features(tMs, snap);
-      for (const n of nudges) p.channel.nudge(tMs, n);
+      // A nudge goes to the person it is for.
+      for (const n of nudges) if (n.participant === p.id) p.channel.nudge(tMs, n);
     }
   }
 
@@ -362,7 +368,7 @@ export class Session implements ProviderSink {
     }
     void this.provider.close().catch((e: unknown) => this.log.warn({ err: e }, 'provider close failed'));
     this.tickUsage(true);
-    if (this.analyzer !== null) this.publish({ type: 'features.summary', ...this.base(), summary: this.analyzer.summary() });
+    if (this.analyzer !== null) this.publish({ type: 'features.summary', ...this.base(), summary: this.analyzer.summary(performance.now() - this.startedAt) });
     this.publish({ type: 'session.ended', ...this.base(), reason, totals: roundTotals(totals) });
     this.log.info({ reason, ...totals, late_dropped: this.lateFramesDropped }, 'session ended');
     this.deps.onEnded(this);

@@ -4,8 +4,10 @@
  */
 import type { EndReason, UsageTotals } from '../../../shared/src/bus/messages.ts';
 import type { ErrorCode } from '../../../shared/src/errors.ts';
+import type { SessionClaims } from '../../../shared/src/token.ts';
 import type { AudioFormat } from '../providers/types.ts';
 import type { TransportLabel } from '../metrics.ts';
+import type { FeaturesEvent, NudgeEvent } from '../../../shared/src/features.ts';
 
 export interface ClientChannel {
   readonly kind: TransportLabel;
@@ -21,9 +23,9 @@ export interface ClientChannel {
   /** a new agent response starts (Twilio forgets marks of the previous one) */
   beginResponse(): void;
   transcript(role: 'user' | 'agent', text: string, final: boolean): void;
-  /** live features / nudges (native clients; other transports may ignore) */
-  features(tMs: number, snapshot: unknown): void;
-  nudge(tMs: number, nudge: unknown): void;
+  /** live features (every 250 ms) and nudges (native clients; other transports may ignore) */
+  features(tMs: number, ev: FeaturesEvent): void;
+  nudge(tMs: number, ev: NudgeEvent): void;
   error(code: ErrorCode, message: string): void;
   /** the session is over: tell the client why and close */
   ended(reason: EndReason, usage: UsageTotals): void;
@@ -35,14 +37,15 @@ export interface ClientChannel {
  */
 export interface SessionAnalyzer {
   addParticipant(id: string, kind: 'human' | 'agent'): number;
-  pushFrame(index: number, frame: Int16Array, tMs: number): void;
-  snapshot(tMs: number): unknown;
-  takeNudges(tMs: number): readonly unknown[];
-  summary(): unknown;
+  removeParticipant(index: number): void;
+  /** one 20 ms PCM16 frame at the rate the analyzer was created with; `tMs` is session time */
+  pushFrame(index: number, frame: Int16Array, tMs: number): boolean;
+  snapshot(tMs: number): FeaturesEvent;
+  takeNudges(tMs: number): NudgeEvent[];
+  summary(endMs?: number): unknown;
 }
 
 export interface AnalyzerFactory {
-  /** the PCM16 rate the analyzer wants its frames at */
-  readonly sampleRate: 8000 | 16000 | 24000 | 48000;
-  create(opts: { sessionId: string; nudges: unknown }): SessionAnalyzer;
+  /** `sampleRate` is the first participant's audio rate, so the common case converts nothing */
+  create(opts: { sessionId: string; sampleRate: 8000 | 16000 | 24000 | 48000; claims: SessionClaims }): SessionAnalyzer | null;
 }

@@ -14,6 +14,7 @@ import type { Logger } from '../../../shared/src/logger.ts';
 import {
   NativeClientEvent, NATIVE_CLIENT_EVENT_TYPES, NATIVE_SAMPLE_RATE, type NativeCodec, type NativeServerEvent,
 } from '../../../shared/src/protocol/native.ts';
+import type { FeaturesEvent, NudgeEvent } from '../../../shared/src/features.ts';
 import type { GatewayConfig } from '../config.ts';
 import type { GatewayMetrics, TransportCounters } from '../metrics.ts';
 import type { AudioFormat } from '../providers/types.ts';
@@ -240,13 +241,12 @@ export class NativeConnection implements ClientChannel {
     this.send({ type: 'transcript', role, text, final });
   }
 
-  features(tMs: number, snapshot: unknown): void {
-    this.send({ type: 'features', t_ms: Math.round(tMs), participants: snapshot });
+  features(_tMs: number, ev: FeaturesEvent): void {
+    this.send(ev);
   }
 
-  nudge(tMs: number, nudge: unknown): void {
-    const n = (nudge ?? {}) as { kind?: string; participant?: string; message?: string };
-    this.send({ type: 'nudge', ...n, kind: String(n.kind ?? 'nudge'), t_ms: Math.round(tMs) });
+  nudge(_tMs: number, ev: NudgeEvent): void {
+    this.send(ev);
   }
 
   error(code: ErrorCode, message: string): void {

@@ -4,6 +4,9 @@
  */
 import { z } from 'zod';
 import { EndReason, UsageTotals } from '../bus/messages.ts';
+import { FeaturesEvent, NudgeEvent } from '../features.ts';
+
+export { FeaturesEvent, NudgeEvent };
 
 export const NATIVE_CODECS = ['pcm16', 'opus'] as const;
 export const NativeCodec = z.enum(NATIVE_CODECS);
@@ -60,8 +63,7 @@ export const TranscriptEvent = z.object({
   final: z.boolean(),
   participant: z.string().optional(),
 });
-export const FeaturesEvent = z.object({ type: z.literal('features'), t_ms: z.number(), participants: z.unknown() });
-export const NudgeEvent = z.object({ type: z.literal('nudge'), kind: z.string(), participant: z.string().optional(), message: z.string().optional(), t_ms: z.number().optional() });
+/* `features` (every 250 ms) and `nudge` are defined with the features engine in shared/src/features.ts. */
 export const PlaybackClearEvent = z.object({
   type: z.literal('playback.clear'),
   /** ms of the interrupted response the gateway believes were played (what the provider was told) */
