@@ -105,7 +105,11 @@ t.test('web app: sign up, consent, echo session with live features, report in hi
   const youShare = await page.locator(`#features [data-participant="${live.participant}"] [role=meter][aria-label="Talk share"]`).getAttribute('aria-valuenow');
   t.ok(Number(youShare) > 0, `the caller's talk share bar moved (${youShare}%)`);
   t.match(await page.locator('#transcript').textContent() ?? '', /echo/i, 'the agent transcript shows');
-  await page.waitForTimeout(1500); // a little more conversation in the pictures (nothing is asserted on time)
+  // the corpus speaker talks again while the echo reply plays: the gateway cuts the reply (barge-in)
+  // and the page must drop what it buffered at once
+  await page.waitForFunction(() => ((window as unknown as { switchboard: PageState }).switchboard.stats?.clears ?? 0) >= 1, null, { timeout: 25_000, polling: 100 });
+  const cut = (await state(page)).stats!;
+  t.ok(cut.clears >= 1, `playback.clear honoured (${cut.clears})`);
   await page.screenshot({ path: path.join(ARTIFACTS, 'app-live.png'), fullPage: true });
   await page.screenshot({ path: path.join(ROOT, 'docs/screenshot-app.png'), fullPage: false });
 
@@ -122,6 +126,33 @@ t.test('web app: sign up, consent, echo session with live features, report in hi
   t.match(await page.locator('#balance').textContent() ?? '', /Balance: \d/, 'balance shown');
   await page.screenshot({ path: path.join(ARTIFACTS, 'app-report.png'), fullPage: true });
   t.ok((await stat(path.join(ROOT, 'docs/screenshot-app.png'))).size > 10_000, 'README screenshot written');
+
+  // two-person session: the join link admits a second participant with their own microphone
+  await page.getByLabel(/Two-person session/).check();
+  await page.getByRole('button', { name: 'Start session' }).click();
+  await page.waitForFunction(() => (window as unknown as { switchboard: PageState }).switchboard.started, null, { timeout: 15_000 });
+  const second = await state(page);
+  t.not(second.sessionId, started.sessionId, 'a new session');
+  const link = page.locator('#join-link');
+  await link.waitFor({ state: 'visible' });
+  const href = await link.getAttribute('href');
+  t.match(href ?? '', /\/app#join=.+&gw=ws/, 'join link carries a participant token and the gateway URL');
+  const guest = await context.newPage();
+  guest.on('pageerror', (e) => pageErrors.push(`guest: ${e.message}`));
+  await guest.goto(href!);
+  t.match(await guest.locator('#guest-consent').textContent() ?? '', /processes my voice/, 'the guest sees the consent text');
+  await guest.getByRole('button', { name: /I agree/ }).click();
+  await guest.waitForFunction(() => (window as unknown as { switchboard: PageState }).switchboard.started, null, { timeout: 15_000 });
+  const g = await state(guest);
+  t.match(g.participant ?? '', /^guest-/, `guest joined as ${g.participant}`);
+  t.equal(g.sessionId, null, 'the guest never signed in (the token is all it has)');
+  await page.locator(`#features [data-participant="${g.participant}"]`).waitFor({ timeout: 15_000 });
+  t.equal(await page.locator('#features [data-participant]').count(), 3, 'host sees host, guest and agent in the features panel');
+  t.match(await page.locator(`#features [data-participant="${g.participant}"] h4`).textContent() ?? '', /Guest/);
+  await page.screenshot({ path: path.join(ARTIFACTS, 'app-two-person.png'), fullPage: true });
+  await page.getByRole('button', { name: 'End session' }).click();
+  await page.waitForFunction((id) => (window as unknown as { switchboard: PageState }).switchboard.reportShown === id, second.sessionId, { timeout: 15_000 });
+  await guest.close();
 
   const api = await fetch(`${sys.apiUrl}/v1/sessions/${started.sessionId}`, { headers: { authorization: `Bearer ${await page.evaluate(() => JSON.parse(sessionStorage.getItem('switchboard.auth')!).access)}` } });
   const view = await api.json() as { status: string };

@@ -173,6 +173,7 @@ async function startCall(gatewayUrl: string, token: string): Promise<void> {
     onNudge: (n) => addNudge(n, page.participant),
     onError: (code, msg) => { page.errors.push(`${code}: ${msg}`); flash(`${msg} (${code})`); },
     onEnded: (reason) => {
+      page.started = false;
       page.endedReason = reason;
       status(`Session ended: ${reason}.`);
       setLive(false);
