@@ -15,6 +15,7 @@ import { startEmbeddedDb, type EmbeddedDb } from './db/embedded.ts';
 import { createLimiters } from './middleware/rate-limit.ts';
 import { loadJwtSecret, loadSigningKey } from './services/secrets.ts';
 import { createApp } from './app.ts';
+import { startRetentionSchedule } from './services/retention.ts';
 import type { ControlState } from './types.ts';
 
 export interface ControlHandle {
@@ -69,6 +70,7 @@ export async function startControl(opts: { config: Readonly<ControlConfig>; comm
     cleanups.push(() => limiters.close());
 
     const { app } = createApp({ config, db, bus: opts.commands, logger, signingKey, jwtSecret, limiters });
+    cleanups.push(startRetentionSchedule(db, config, logger)); // no-op unless RETENTION_INTERVAL_MIN > 0
     const server = http.createServer(app.callback());
     server.keepAliveTimeout = 65_000; // longer than typical load-balancer idle timeouts
     await new Promise<void>((resolve, reject) => {

@@ -10,9 +10,18 @@ import { consentRoutes } from './consents.ts';
 import { auditRoutes } from './audit.ts';
 import { sessionRoutes } from './sessions.ts';
 import { billingRoutes } from './billing.ts';
+import { usageRoutes } from './usage.ts';
+import { reportRoutes } from './reports.ts';
+import { phoneNumberRoutes } from './phone-numbers.ts';
+import { twilioRoutes } from './twilio.ts';
+import { callRoutes } from './calls.ts';
+import { webhookInRoutes } from './webhooks-in.ts';
+import { toolRoutes } from './tools.ts';
+import { dataSubjectRoutes } from './data-subjects.ts';
 import { webAppRoutes } from './web-app.ts';
 
 export const ROUTERS: ReadonlyArray<(b: RouteBuilder) => Router<ControlState>> = [
   healthRoutes, authRoutes, userRoutes, apiKeyRoutes, consentRoutes, auditRoutes, sessionRoutes,
   billingRoutes, webAppRoutes,
+  usageRoutes, reportRoutes, phoneNumberRoutes, twilioRoutes, callRoutes, webhookInRoutes, toolRoutes, dataSubjectRoutes,
 ];
