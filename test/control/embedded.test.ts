@@ -80,4 +80,19 @@ t.test('embedded PGlite default, across a restart', async (t) => {
   t.equal((await json(second.url + '/v1/audit/verify', 'GET', undefined, login.body.access_token)).body.ok, true);
   second.child.kill('SIGTERM');
   t.equal(await second.stopped, 0);
+
+  // RLS on PGlite: the app's per-transaction role switch makes an unfiltered query tenant-scoped
+  const { PGlite } = await import('@electric-sql/pglite');
+  const pg = await PGlite.create(path.join(dataDir, 'pglite'));
+  t.teardown(() => pg.close());
+  const scoped = await pg.transaction(async (tx) => {
+    await tx.query(`select set_config('app.tenant_id', $1, true), set_config('role', 'switchboard_app', true)`, [signup.body.tenant.id]);
+    return tx.query<{ tenant_id: string }>('select tenant_id from sessions');
+  });
+  t.ok(scoped.rows.length >= 1 && scoped.rows.every((r) => r.tenant_id === signup.body.tenant.id), 'only the current tenant\'s sessions');
+  const otherScoped = await pg.transaction(async (tx) => {
+    await tx.query(`select set_config('app.tenant_id', $1, true), set_config('role', 'switchboard_app', true)`, [other.body.tenant.id]);
+    return tx.query('select * from sessions');
+  });
+  t.equal(otherScoped.rows.length, 0, 'the other tenant sees none');
 });
