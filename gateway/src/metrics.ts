@@ -27,6 +27,9 @@ export class GatewayMetrics {
   readonly upgradeRejections: Counter<'reason'>;
   readonly protocolErrors: Counter<'transport' | 'code'>;
   readonly outputBuffered: Gauge;
+  /** label-bound children of relayLatency for the per-frame paths */
+  readonly relayIn: Histogram.Internal<'direction'>;
+  readonly relayOut: Histogram.Internal<'direction'>;
   private readonly perTransport = new Map<TransportLabel, TransportCounters>();
 
   constructor(opts: { defaultMetrics: boolean; bufferedBytes: () => number }) {
@@ -45,6 +48,8 @@ export class GatewayMetrics {
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05],
       registers,
     });
+    this.relayIn = this.relayLatency.labels('in');
+    this.relayOut = this.relayLatency.labels('out');
     this.providerErrors = new Counter({ name: 'gateway_provider_errors_total', help: 'Errors reported by AI providers', labelNames: ['provider', 'code'], registers });
     this.upgradeRejections = new Counter({ name: 'gateway_upgrade_rejections_total', help: 'WebSocket upgrades refused', labelNames: ['reason'], registers });
     this.protocolErrors = new Counter({ name: 'gateway_protocol_errors_total', help: 'Malformed or out-of-order client input', labelNames: ['transport', 'code'], registers });

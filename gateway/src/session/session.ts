@@ -138,7 +138,7 @@ export class Session implements ProviderSink {
     const t0 = performance.now();
     p.inReframer.push(bytes);
     for (let f = p.inReframer.next(); f !== null; f = p.inReframer.next()) this.callerFrame(p, f);
-    this.deps.metrics.relayLatency.labels('in').observe((performance.now() - t0) / 1000);
+    this.deps.metrics.relayIn.observe((performance.now() - t0) / 1000);
   }
 
   private callerFrame(p: Participant, frame: Uint8Array): void {
@@ -230,7 +230,7 @@ export class Session implements ProviderSink {
       if (dropped > 0) p.counters.dropped.inc(dropped);
       pacer.kick(p.playout);
     }
-    this.deps.metrics.relayLatency.labels('out').observe((performance.now() - t0) / 1000);
+    this.deps.metrics.relayOut.observe((performance.now() - t0) / 1000);
   }
 
   onResponseDone(responseId: string): void {
