@@ -7,7 +7,7 @@
  * amortised in. Allocation check: heap growth and GC count over a long pushFrame run without ticks
  * (a per-frame allocation would show up as bytes/frame and scavenges).
  */
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { PerformanceObserver } from 'node:perf_hooks';
@@ -32,6 +32,15 @@ function rerate(x: Int16Array, from: number, to: number): Int16Array {
   return out;
 }
 
+/**
+ * CPU time of this process (user + system), us: with other work on the machine, wall time measures
+ * the scheduler more than the code; CPU time is what the frame actually costs.
+ */
+function cpuUs(): number {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
@@ -43,40 +52,66 @@ const cleanA = conv.tracks.a;
 const cleanB = conv.tracks.b;
 const noisyA = addPinkNoise(cleanA, conv.rate, conv.labels.speech.a, 10, 7);
 
-function benchSpeaker(x24: Int16Array, rate: FeatureSampleRate, reps = 5): number {
+interface Timing {
+  cpu: number;
+  wall: number;
+}
+
+function benchSpeaker(x24: Int16Array, rate: FeatureSampleRate, reps = 5): Timing {
   const x = rerate(x24, 24000, rate);
   const fs = rate / 50;
   const frames = Math.floor(x.length / fs);
-  const times: number[] = [];
+  const views: Int16Array[] = [];
+  for (let f = 0; f < frames; f++) views.push(x.subarray(f * fs, (f + 1) * fs));
+  const cpu: number[] = [];
+  const wall: number[] = [];
   for (let r = 0; r < reps + 1; r++) {
     const an = new SpeakerAnalyzer(rate);
     an.begin(0);
+    const c0 = cpuUs();
     const t0 = process.hrtime.bigint();
-    for (let f = 0; f < frames; f++) an.processFrame(x.subarray(f * fs, (f + 1) * fs));
+    for (let f = 0; f < frames; f++) an.processFrame(views[f]);
     const dt = Number(process.hrtime.bigint() - t0) / 1000;
-    if (r > 0) times.push(dt / frames); // first run warms the JIT
+    const dc = cpuUs() - c0;
+    if (r > 0) {
+      // first run warms the JIT
+      wall.push(dt / frames);
+      cpu.push(dc / frames);
+    }
   }
-  return median(times);
+  return { cpu: median(cpu), wall: median(wall) };
 }
 
-function benchConversation(reps = 5): number {
+function benchConversation(reps = 5): Timing {
   const fs = 480;
   const frames = Math.floor(Math.min(cleanA.length, cleanB.length) / fs);
-  const times: number[] = [];
+  const va: Int16Array[] = [];
+  const vb: Int16Array[] = [];
+  for (let f = 0; f < frames; f++) {
+    va.push(cleanA.subarray(f * fs, (f + 1) * fs));
+    vb.push(cleanB.subarray(f * fs, (f + 1) * fs));
+  }
+  const cpu: number[] = [];
+  const wall: number[] = [];
   for (let r = 0; r < reps + 1; r++) {
     const fa = new ConversationAnalyzer({ sampleRate: 24000 });
     const a = fa.addParticipant('a', 'human');
     const b = fa.addParticipant('b', 'human');
+    const c0 = cpuUs();
     const t0 = process.hrtime.bigint();
     for (let f = 0; f < frames; f++) {
-      fa.pushFrame(a, cleanA.subarray(f * fs, (f + 1) * fs), f * 20);
-      fa.pushFrame(b, cleanB.subarray(f * fs, (f + 1) * fs), f * 20);
+      fa.pushFrame(a, va[f], f * 20);
+      fa.pushFrame(b, vb[f], f * 20);
       if (Math.floor(((f + 1) * 20) / 250) > Math.floor((f * 20) / 250)) fa.tick(Math.floor(((f + 1) * 20) / 250) * 250);
     }
     const dt = Number(process.hrtime.bigint() - t0) / 1000;
-    if (r > 0) times.push(dt / (frames * 2));
+    const dc = cpuUs() - c0;
+    if (r > 0) {
+      wall.push(dt / (frames * 2));
+      cpu.push(dc / (frames * 2));
+    }
   }
-  return median(times);
+  return { cpu: median(cpu), wall: median(wall) };
 }
 
 /** Heap growth per frame and GC runs over `loops` passes of pushFrame only. */
@@ -113,21 +148,24 @@ async function allocation(loops = 20): Promise<{ frames: number; bytesPerFrame: 
   return { frames: n, bytesPerFrame: (after - before) / n, gcs };
 }
 
-const rows: { case: string; rate: number; us_per_frame: number }[] = [];
+const rows: { case: string; rate: number; cpu_us_per_frame: number; wall_us_per_frame: number }[] = [];
+const row = (c: string, rate: number, t: Timing): void => {
+  rows.push({ case: c, rate, cpu_us_per_frame: t.cpu, wall_us_per_frame: t.wall });
+};
 for (const rate of [8000, 16000, 24000, 48000] as FeatureSampleRate[]) {
-  rows.push({ case: 'SpeakerAnalyzer, corpus speech (clean)', rate, us_per_frame: benchSpeaker(cleanA, rate) });
-  rows.push({ case: 'SpeakerAnalyzer, speech + pink noise 10 dB', rate, us_per_frame: benchSpeaker(noisyA, rate) });
+  row('SpeakerAnalyzer, corpus speech (clean)', rate, benchSpeaker(cleanA, rate));
+  row('SpeakerAnalyzer, speech + pink noise 10 dB', rate, benchSpeaker(noisyA, rate));
 }
-rows.push({ case: 'ConversationAnalyzer, 2 participants, pushFrame + 250 ms tick (per participant)', rate: 24000, us_per_frame: benchConversation() });
+row('ConversationAnalyzer, 2 participants, pushFrame + 250 ms tick (per participant)', 24000, benchConversation());
 const alloc = await allocation();
 
-const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version };
+const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version, loadavg: loadavg() };
 if (json) {
   console.log(JSON.stringify({ machine, rows, allocation: alloc }, null, 2));
 } else {
-  console.log(`# Features cost — ${machine.model} x${machine.cpus}, node ${machine.node}\n`);
-  console.log('| case | input rate | us per 20 ms frame per participant |');
-  console.log('|---|---|---|');
-  for (const r of rows) console.log(`| ${r.case} | ${r.rate} | ${r.us_per_frame.toFixed(2)} |`);
+  console.log(`# Features cost — ${machine.model} x${machine.cpus}, node ${machine.node}, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
+  console.log('| case | input rate | CPU us per 20 ms frame per participant | wall us |');
+  console.log('|---|---|---|---|');
+  for (const r of rows) console.log(`| ${r.case} | ${r.rate} | ${r.cpu_us_per_frame.toFixed(2)} | ${r.wall_us_per_frame.toFixed(2)} |`);
   console.log(`\nAllocation: ${alloc.frames} pushFrame calls (24 kHz, noisy speech, no ticks): heap growth ${alloc.bytesPerFrame.toFixed(3)} bytes/frame, ${alloc.gcs} GC runs.`);
 }

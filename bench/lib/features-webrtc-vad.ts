@@ -16,7 +16,7 @@ export async function webrtcVad(x: Int16Array, rate: FeatureSampleRate, mode: 0 
   const ptr = m._malloc(80 * 2);
   const dec = new Decimator(rate);
   const frames = Math.floor(x.length / dec.inLength);
-  const f8 = new Float32Array(dec.outLength);
+  const f8 = new Float64Array(dec.outLength);
   const out = new Uint8Array(frames * 2);
   const pcm = new Int16Array(80);
   for (let f = 0; f < frames; f++) {

@@ -9,8 +9,8 @@ function trackPitch(x: Int16Array, rate: 8000 | 16000 | 24000 | 48000): { median
   const dec = new Decimator(rate);
   const half = new HalfDecimator(dec.outLength);
   const yin = new YinPitch();
-  const x8 = new Float32Array(dec.outLength);
-  const x4 = new Float32Array(dec.outLength / 2);
+  const x8 = new Float64Array(dec.outLength);
+  const x4 = new Float64Array(dec.outLength / 2);
   const f0s: number[] = [];
   const frames = Math.floor(x.length / dec.inLength);
   for (let f = 0; f < frames; f++) {

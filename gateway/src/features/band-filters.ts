@@ -35,7 +35,7 @@ export class BandFilterBank {
   }
 
   /** Filter x[from, from+n) and set `energy` / `wideEnergy` for that hop. */
-  processHop(x: Float32Array, from: number, n: number): void {
+  processHop(x: Float64Array, from: number, n: number): void {
     const st = this.st;
     const e = this.energy;
     // DC blocker (pole 0.985 ~ 19 Hz) then the bank, sample-major so each sample is read once

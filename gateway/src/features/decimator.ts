@@ -10,9 +10,9 @@
 export type FeatureSampleRate = 8000 | 16000 | 24000 | 48000;
 export const FEATURE_RATE = 8000;
 
-function designLowpass(taps: number, cutoffNorm: number): Float32Array {
+function designLowpass(taps: number, cutoffNorm: number): Float64Array {
   // cutoffNorm: cutoff / input sample rate. Hamming-windowed sinc, unity DC gain.
-  const h = new Float32Array(taps);
+  const h = new Float64Array(taps);
   const mid = (taps - 1) / 2;
   let sum = 0;
   for (let i = 0; i < taps; i++) {
@@ -31,8 +31,8 @@ export class Decimator {
   readonly factor: number;
   readonly inLength: number;
   readonly outLength: number;
-  private readonly h: Float32Array;
-  private readonly work: Float32Array;
+  private readonly h: Float64Array;
+  private readonly work: Float64Array;
   private readonly hist: number;
 
   constructor(rate: FeatureSampleRate, frameMs = 20) {
@@ -40,13 +40,13 @@ export class Decimator {
     this.inLength = (rate * frameMs) / 1000;
     this.outLength = (FEATURE_RATE * frameMs) / 1000;
     const taps = this.factor === 1 ? 1 : 4 * this.factor + 1;
-    this.h = this.factor === 1 ? Float32Array.of(1) : designLowpass(taps, 3500 / rate);
+    this.h = this.factor === 1 ? Float64Array.of(1) : designLowpass(taps, 3500 / rate);
     this.hist = taps - 1;
-    this.work = new Float32Array(this.hist + this.inLength);
+    this.work = new Float64Array(this.hist + this.inLength);
   }
 
   /** `input` has `inLength` samples; writes `outLength` samples to `out`. */
-  process(input: Int16Array, out: Float32Array): void {
+  process(input: Int16Array, out: Float64Array): void {
     const w = this.work;
     const hist = this.hist;
     const n = this.inLength;
@@ -58,15 +58,20 @@ export class Decimator {
     if (m === 1) {
       for (let k = 0; k < on; k++) out[k] = w[k];
     } else {
+      // half is even for every factor (2m); two accumulators keep two add chains in flight
       const half = (taps - 1) >> 1;
       const hm = h[half];
       for (let k = 0; k < on; k++) {
         // output k is aligned with input sample k*m (the filter delay is a fixed latency)
         const base = k * m;
         const last = base + taps - 1;
-        let acc = hm * w[base + half];
-        for (let j = 0; j < half; j++) acc += h[j] * (w[base + j] + w[last - j]);
-        out[k] = acc;
+        let a0 = hm * w[base + half];
+        let a1 = 0;
+        for (let j = 0; j < half; j += 2) {
+          a0 += h[j] * (w[base + j] + w[last - j]);
+          a1 += h[j + 1] * (w[base + j + 1] + w[last - j - 1]);
+        }
+        out[k] = a0 + a1;
       }
     }
     if (hist > 0) w.copyWithin(0, n, n + hist);
@@ -80,12 +85,12 @@ export class Decimator {
 /** 8 kHz -> 4 kHz, 11-tap low-pass, streaming. */
 export class HalfDecimator {
   private readonly h = designLowpass(11, 1700 / 8000);
-  private readonly work: Float32Array;
+  private readonly work: Float64Array;
   constructor(private readonly inLength: number) {
-    this.work = new Float32Array(10 + inLength);
+    this.work = new Float64Array(10 + inLength);
   }
 
-  process(input: Float32Array, out: Float32Array): void {
+  process(input: Float64Array, out: Float64Array): void {
     const w = this.work;
     const n = this.inLength;
     for (let i = 0; i < n; i++) w[10 + i] = input[i];

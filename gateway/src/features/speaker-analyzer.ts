@@ -49,8 +49,8 @@ export class SpeakerAnalyzer {
   private readonly bank = new BandFilterBank();
   private readonly yin = new YinPitch();
   private readonly seg: Segmenter;
-  private readonly x8: Float32Array;
-  private readonly x4: Float32Array;
+  private readonly x8: Float64Array;
+  private readonly x4: Float64Array;
   private readonly bands = new Float64Array(VAD_BANDS);
   private readonly hopIn: number;
   private readonly hop8: number;
@@ -60,8 +60,8 @@ export class SpeakerAnalyzer {
     this.decimator = new Decimator(rate);
     this.frameSamples = this.decimator.inLength;
     this.hopIn = this.frameSamples >> 1;
-    this.x8 = new Float32Array(this.decimator.outLength);
-    this.x4 = new Float32Array(this.decimator.outLength >> 1);
+    this.x8 = new Float64Array(this.decimator.outLength);
+    this.x4 = new Float64Array(this.decimator.outLength >> 1);
     this.hop8 = this.decimator.outLength >> 1;
     this.half = new HalfDecimator(this.decimator.outLength);
     this.vad = new VoiceActivityDetector(opts.vad);
@@ -129,12 +129,17 @@ export class SpeakerAnalyzer {
     let aper = 1;
     let f0 = 0;
     for (let k = 0; k < 2; k++) {
-      let acc = 0;
+      // hopIn is even for every supported rate; two accumulators halve the add-chain latency
+      let acc0 = 0;
+      let acc1 = 0;
       const from = k * hopIn;
-      for (let i = from; i < from + hopIn; i++) {
-        const s = frame[i];
-        acc += s * s;
+      for (let i = from; i < from + hopIn; i += 2) {
+        const s0 = frame[i];
+        const s1 = frame[i + 1];
+        acc0 += s0 * s0;
+        acc1 += s1 * s1;
       }
+      const acc = acc0 + acc1;
       const ms = acc / (hopIn * 1073741824);
       frameEnergy += 0.5 * ms;
       this.bank.processHop(x8, k * this.hop8, this.hop8);
@@ -146,7 +151,7 @@ export class SpeakerAnalyzer {
       vad.measure(bands);
       if (k === 0) {
         // pitch once per frame, only where voicing could matter (speech or near the threshold)
-        if (levelDb >= vad.params.minLevelDbfs && (vad.evidence >= vad.params.threshold - vad.params.voicedBonus - 2 || vad.speaking)) {
+        if (levelDb >= vad.params.minLevelDbfs && (vad.evidence >= vad.params.threshold - vad.params.voicedBonus || vad.speaking)) {
           this.yin.estimate();
           f0 = this.yin.f0;
           aper = this.yin.aperiodicity;

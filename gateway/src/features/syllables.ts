@@ -1,7 +1,8 @@
 /**
  * Syllable nuclei from the vowel-band envelope (after de Jong & Wempe 2009): a nucleus is a peak of
  * the 250-1700 Hz intensity that stands out by at least `prominenceDb` from the dips on both sides,
- * is voiced, is well above the noise floor, and is at least `minGapHops` after the previous nucleus.
+ * is voiced, is well above the noise floor, is within `belowMaxDb` of the talker's recent loudest
+ * peaks (consonant bursts are not), and is at least `minGapHops` after the previous nucleus.
  * Streaming: a peak is confirmed once the envelope has fallen `prominenceDb` below it.
  */
 export interface SyllableParams {
@@ -10,14 +11,21 @@ export interface SyllableParams {
   aboveFloorDb: number;
   minGapHops: number;
   voicedAperiodicity: number;
+  /** peak must be within this many dB of the talker's recent loudest peak */
+  belowMaxDb: number;
 }
 
 export const DEFAULT_SYLLABLE_PARAMS: Readonly<SyllableParams> = Object.freeze({
   prominenceDb: 3,
   aboveFloorDb: 9,
   minGapHops: 5,
-  voicedAperiodicity: 0.35,
+  // loose: the 2 kHz YIN value of a fast syllable's short vowel is often 0.4-0.6; this only
+  // rejects clearly aperiodic bursts (the loudness reference below does the rest)
+  voicedAperiodicity: 0.8,
+  belowMaxDb: 15,
 });
+
+const PEAK_REF_DECAY_DB = 0.01; // per hop: 1 dB/s
 
 export class SyllableDetector {
   readonly params: SyllableParams;
@@ -28,6 +36,7 @@ export class SyllableDetector {
   private minDb = -200;
   private lastPeak = -1e9;
   private prevE = 0;
+  private peakRef = -200;
 
   constructor(params: Partial<SyllableParams> = {}) {
     this.params = { ...DEFAULT_SYLLABLE_PARAMS, ...params };
@@ -52,7 +61,9 @@ export class SyllableDetector {
     this.prevE = energy;
     const db = 10 * Math.log10(sm + 1e-15);
     const floorDb = 10 * Math.log10(floor + 1e-15);
-    const ok = speech && aperiodicity < p.voicedAperiodicity && db > floorDb + p.aboveFloorDb;
+    // a slowly decaying reference of the loudest vowels: consonant bursts well under it are not nuclei
+    this.peakRef = db > this.peakRef ? db : this.peakRef - PEAK_REF_DECAY_DB;
+    const ok = speech && aperiodicity < p.voicedAperiodicity && db > floorDb + p.aboveFloorDb && db > this.peakRef - p.belowMaxDb;
     let found = -1;
     if (this.rising) {
       if (db > this.maxDb) {
