@@ -10,7 +10,7 @@ import { saveRecording } from '../../control/src/services/recordings.ts';
 import { storeFeaturesSummary } from '../../control/src/services/reports.ts';
 import { recordUsage } from '../../control/src/services/billing.ts';
 import { storeElevenLabsPostCall } from '../../control/src/services/webhooks-in.ts';
-import { runRetention } from '../../control/src/services/retention.ts';
+import { runRetention, startRetentionSchedule } from '../../control/src/services/retention.ts';
 import { startTestControl, EXT_ENV, grant, credit, newSession, userWithRole, TEST_PASSWORD } from './helpers.ts';
 
 const SUBJECT = '+15559876543';
@@ -173,5 +173,13 @@ t.test('data-subject rights', async (t) => {
     await t.rejects(su`select audit_prune(now())`, /30 days/, 'the database refuses to prune recent history');
     await t.rejects(su`delete from audit_log where tenant_id = ${owner.tenantId}`, /append-only/);
     t.match(await runRetention(c.control.db, cfg), { transcript_segments: 0, recordings: 0, post_call: 0, features: 0, audit_rows: 0 }, 'a second run finds nothing');
+    // the in-process schedule runs at once and then every RETENTION_INTERVAL_MIN; off at 0
+    const logs: unknown[] = [];
+    const logger = { info: (o: unknown) => logs.push(o), error: (o: unknown) => logs.push(o) } as never;
+    await startRetentionSchedule(c.control.db, { ...cfg, RETENTION_INTERVAL_MIN: 0 }, logger)();
+    t.equal(logs.length, 0, 'disabled by default');
+    const stop = startRetentionSchedule(c.control.db, { ...cfg, RETENTION_INTERVAL_MIN: 60 }, logger);
+    await stop();
+    t.match(logs, [{ retention: { audit_rows: 0 } }], 'one run on start, awaited by stop');
   });
 });

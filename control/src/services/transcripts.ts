@@ -10,7 +10,7 @@ import type { ControlConfig } from '../config.ts';
 import type { Actor, Principal } from '../types.ts';
 import { appendAudit } from './audit.ts';
 import { asDb, sessionTenant, type DbLike } from './billing.ts';
-import { decryptFor, encryptFor, keyringOf, type Keyring } from './envelope.ts';
+import { dataKeyById, encryptFor, keyringOf, open, type Keyring } from './envelope.ts';
 import { actsOnlyForSelf } from './roles.ts';
 
 export type KeyConfig = Pick<ControlConfig, 'MASTER_KEY' | 'MASTER_KEYS_PREVIOUS' | 'DATA_DIR'>;
@@ -67,8 +67,11 @@ export async function decryptSegments(tx: Tx, ring: Keyring, tenantId: string, s
   const rows = await tx<SegRow[]>`select id, session_id, role, start_ms, end_ms, key_id, nonce, ciphertext, created_at from transcript_segments
     where tenant_id = ${tenantId} and session_id = any(${sessionIds}::uuid[]) order by session_id, start_ms, id`;
   const out = new Map<string, TranscriptSegment[]>(sessionIds.map((id) => [id, []]));
+  const keys = new Map<string, Buffer>(); // one key lookup per data-key version, not per segment
   for (const r of rows) {
-    const plain = await decryptFor(tx, ring, tenantId, r.key_id, r.nonce, r.ciphertext, segmentAad(tenantId, r.session_id, r.id));
+    let key = keys.get(r.key_id);
+    if (!key) keys.set(r.key_id, (key = await dataKeyById(tx, ring, tenantId, r.key_id)));
+    const plain = open(key, r.nonce, r.ciphertext, segmentAad(tenantId, r.session_id, r.id));
     const { text, participant } = JSON.parse(plain.toString('utf8')) as { text: string; participant: string | null };
     out.get(r.session_id)!.push({ id: r.id, role: r.role, text, participant, start_ms: r.start_ms, end_ms: r.end_ms, created_at: r.created_at.toISOString() });
   }
