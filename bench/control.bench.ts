@@ -39,7 +39,9 @@ async function serve() {
     JWT_SECRET: randomBytes(32).toString('hex'), LOG_LEVEL: 'silent', SCRYPT_COST: '1024',
     API_KEY_RATE_LIMIT_PER_MIN: '100000000', AUTH_RATE_LIMIT_PER_MIN: '100000', DATABASE_POOL_MAX: process.env.BENCH_POOL ?? '10',
   });
-  const control = await startControl({ config, commands: new InProcessCommandBus() });
+  const { generateSigningKey } = await import('../shared/src/token.ts');
+  // an ephemeral key: nothing is written under DATA_DIR
+  const control = await startControl({ config, commands: new InProcessCommandBus(), signingKey: await generateSigningKey() });
   const hello = new Koa();
   hello.use((ctx) => { ctx.body = { hello: 'world' }; });
   const server = http.createServer(hello.callback());
