@@ -12,6 +12,9 @@
  * intentional is added: what is measured is relay latency, loopback TCP included. The same load then
  * runs against a minimal relay on `ws` (bench/baselines/ws-relay.ts) in the same run.
  *
+ * Live speaker features are off by default here (`--features on` adds them): the ws baseline does no
+ * analysis, and their own cost is measured by bench:features.
+ *
  * --find-capacity searches the most sessions with p99 <= 5 ms and no lost frame, for both servers,
  * then measures the gateway at half its capacity. Results: Markdown table (stdout) or JSON (--json).
  */
@@ -37,10 +40,11 @@ interface Args {
   clients: number;
   only: 'gateway' | 'baseline' | null;
   p99LimitMs: number;
+  features: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { sessions: 50, transport: 'native', provider: 'echo', findCapacity: false, json: false, durationS: 8, warmupS: 2, clients: 1, only: null, p99LimitMs: 5 };
+  const a: Args = { sessions: 50, transport: 'native', provider: 'echo', findCapacity: false, json: false, durationS: 8, warmupS: 2, clients: 1, only: null, p99LimitMs: 5, features: false };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = argv[i + 1];
@@ -57,7 +61,11 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--duration') (a.durationS = Number(v)), i++;
     else if (k === '--warmup') (a.warmupS = Number(v)), i++;
     else if (k === '--clients') (a.clients = Math.max(1, Number(v))), i++;
-    else if (k === '--p99-limit') (a.p99LimitMs = Number(v)), i++;
+    else if (k === '--features') {
+      if (v !== 'on' && v !== 'off') throw new Error('--features is on or off');
+      a.features = v === 'on';
+      i++;
+    } else if (k === '--p99-limit') (a.p99LimitMs = Number(v)), i++;
     else if (k === '--only') {
       if (v !== 'gateway' && v !== 'baseline') throw new Error('--only is gateway or baseline');
       a.only = v;
@@ -209,6 +217,7 @@ async function main(): Promise<void> {
       ? await startServer('gateway', 'gateway/src/main.ts', {
         GATEWAY_PORT: '0', GATEWAY_HOST: '127.0.0.1', GATEWAY_JWKS: JSON.stringify(jwksOf(key)), LOG_LEVEL: 'warn',
         GATEWAY_MAX_SESSIONS_PER_IP: '100000', GATEWAY_MAX_SESSIONS_PER_TENANT: '100000', GATEWAY_POD_ID: 'bench',
+        GATEWAY_FEATURES: args.features ? 'true' : 'false',
       }, root)
       : await startServer('baseline', 'bench/baselines/ws-relay.ts', {}, root);
     try {
@@ -231,6 +240,7 @@ async function main(): Promise<void> {
     machine,
     transport: args.transport,
     provider: 'echo (loopback)',
+    features: args.features,
     p99_limit_ms: args.p99LimitMs,
     capacity: args.findCapacity ? capacity : undefined,
     ratio: args.findCapacity && capacity.baseline ? (capacity.gateway ?? 0) / capacity.baseline : undefined,
@@ -242,7 +252,7 @@ async function main(): Promise<void> {
     return;
   }
   const lines = [
-    `## bench:load — ${args.transport} + echo (loopback relay)`,
+    `## bench:load — ${args.transport} + echo (loopback relay), features ${args.features ? 'on' : 'off'}`,
     '',
     `machine: ${machine}`,
     '',

@@ -98,3 +98,17 @@ t.test('main.ts refuses to start without a JWKS, naming the variables', async (t
   t.equal(code, 1);
   t.match(err, /GATEWAY_JWKS/);
 });
+
+t.test('main.ts fails at boot when uWebSockets.js loaded its JS fallback', async (t) => {
+  const key = await generateSigningKey();
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'gateway/src/main.ts')], {
+    cwd: root,
+    env: { ...process.env, UWS_USE_FALLBACK: '1', GATEWAY_PORT: '0', GATEWAY_JWKS: JSON.stringify(jwksOf(key)) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d));
+  const [code] = await once(child, 'exit');
+  t.equal(code, 1);
+  t.match(err, /JavaScript fallback, not the native build/);
+});
