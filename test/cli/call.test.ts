@@ -69,8 +69,10 @@ function peakCorrelation(x: Int16Array, y: Int16Array): { peak: number; lagMs: n
   return { peak, lagMs: (lagSamples * 1000) / RATE };
 }
 
+// one system for the file (a database, migrations, both servers)
+const sys = await startSystem(t);
+
 t.test('call CLI: echo round trip writes the reply and prints a JSON report', async (t) => {
-  const sys = await startSystem(t);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sb-cli-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   // speaker a's first turn (0.3-5.0 s in the labels) as one utterance, 48 kHz so the CLI converts it
@@ -102,17 +104,48 @@ t.test('call CLI: echo round trip writes the reply and prints a JSON report', as
 });
 
 t.test('call CLI: clear errors and exit 1', async (t) => {
-  const missing = await runCli(['--wav', '/nonexistent/in.wav']);
-  t.equal(missing.code, 1, 'missing file exits 1');
-  t.match(missing.stderr, /call: cannot read \/nonexistent\/in\.wav/, 'and says which file');
-  const noArgs = await runCli([]);
-  t.equal(noArgs.code, 1, 'no --wav exits 1');
-  t.match(noArgs.stderr, /--wav is required/);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sb-cli-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const wav = path.join(dir, 'a.wav');
   await writeFile(wav, writeWav(new Int16Array(RATE), RATE));
-  const down = await runCli(['--wav', wav, '--api', 'http://127.0.0.1:9']);
+  const [missing, noArgs, down] = await Promise.all([
+    runCli(['--wav', '/nonexistent/in.wav']),
+    runCli([]),
+    runCli(['--wav', wav, '--api', 'http://127.0.0.1:9']),
+  ]);
+  t.equal(missing.code, 1, 'missing file exits 1');
+  t.match(missing.stderr, /call: cannot read \/nonexistent\/in\.wav/, 'and says which file');
+  t.equal(noArgs.code, 1, 'no --wav exits 1');
+  t.match(noArgs.stderr, /--wav is required/);
   t.equal(down.code, 1, 'unreachable API exits 1');
   t.match(down.stderr, /cannot reach the API at http:\/\/127\.0\.0\.1:9/, 'and names the URL');
+});
+
+t.test('call CLI: signs in with an API key and speaks for an external participant', async (t) => {
+  const signup = await fetch(`${sys.apiUrl}/v1/auth/signup`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: `cli-key-${Date.now()}@example.test`, password: 'correct horse battery', tenant_name: 'CLI key' }),
+  }).then((r) => r.json()) as { access_token: string };
+  const created = await fetch(`${sys.apiUrl}/v1/api-keys`, {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${signup.access_token}` },
+    body: JSON.stringify({ name: 'cli', scopes: ['consents:write', 'sessions:create', 'sessions:read', 'sessions:terminate', 'reports:read'] }),
+  });
+  t.equal(created.status, 201, 'API key created');
+  const { secret } = await created.json() as { secret: string };
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sb-cli-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  // speaker a's turn at 8.29-10.03 s
+  const track = readWav(await readFile(CORPUS), RATE);
+  const utterance = track.subarray(Math.round(8.2 * RATE), Math.round(10.1 * RATE));
+  const inWav = path.join(dir, 'in.wav');
+  await writeFile(inWav, writeWav(utterance, RATE));
+  const r = await runCli(['--wav', inWav, '--fast', '--json', '--api', sys.apiUrl, '--api-key', secret, '--participant', 'customer-42']);
+  t.equal(r.code, 0, `exit 0 (stderr: ${r.stderr.trim().split('\n').slice(-2).join(' | ')})`);
+  const out = JSON.parse(r.stdout) as { session_id: string; received_s: number };
+  t.ok(out.received_s > 1, `the agent answered (${out.received_s} s)`);
+  const view = await fetch(`${sys.apiUrl}/v1/sessions/${out.session_id}`, { headers: { authorization: `Bearer ${secret}` } }).then((x) => x.json()) as { participants: string[] };
+  t.same(view.participants, ['customer-42'], 'the session is for the named external participant');
+  const bad = await runCli(['--wav', inWav, '--fast', '--api', sys.apiUrl, '--api-key', 'sk_not_a_real_key_0000000000']);
+  t.equal(bad.code, 1, 'a wrong API key exits 1');
+  t.match(bad.stderr, /GET \/v1\/me: 401 UNAUTHENTICATED/, 'with the API error');
 });
