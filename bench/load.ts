@@ -23,7 +23,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { generateSigningKey, jwksOf, mintSessionToken, type SigningKey } from '../shared/src/token.ts';
-import { startServer, startClient, cpuSeconds, rssMb, type ServerProc } from './lib/load-procs.ts';
+import { startServer, startClient, cpuSeconds, rssMb, setBenchNice, type ServerProc } from './lib/load-procs.ts';
 import type { LoadClientConfig, LoadClientResult } from './lib/load-client.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -41,10 +41,11 @@ interface Args {
   only: 'gateway' | 'baseline' | null;
   p99LimitMs: number;
   features: boolean;
+  nice: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { sessions: 50, transport: 'native', provider: 'echo', findCapacity: false, json: false, durationS: 8, warmupS: 2, clients: 1, only: null, p99LimitMs: 5, features: false };
+  const a: Args = { sessions: 50, transport: 'native', provider: 'echo', findCapacity: false, json: false, durationS: 8, warmupS: 2, clients: 1, only: null, p99LimitMs: 5, features: false, nice: 0 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = argv[i + 1];
@@ -65,7 +66,8 @@ function parseArgs(argv: string[]): Args {
       if (v !== 'on' && v !== 'off') throw new Error('--features is on or off');
       a.features = v === 'on';
       i++;
-    } else if (k === '--p99-limit') (a.p99LimitMs = Number(v)), i++;
+    } else if (k === '--nice') (a.nice = Number(v)), i++;
+    else if (k === '--p99-limit') (a.p99LimitMs = Number(v)), i++;
     else if (k === '--only') {
       if (v !== 'gateway' && v !== 'baseline') throw new Error('--only is gateway or baseline');
       a.only = v;
@@ -206,7 +208,8 @@ async function findCapacity(server: ServerProc, target: TrialResult['target'], a
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const key = await generateSigningKey();
-  const machine = `${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`;
+  setBenchNice(args.nice);
+  const machine = `${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}${args.nice ? `, bench processes at nice ${args.nice}` : ''}`;
   log(`machine: ${machine}`);
   const trials: TrialResult[] = [];
   const capacity: Record<string, number> = {};
