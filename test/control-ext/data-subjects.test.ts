@@ -51,7 +51,8 @@ t.test('data-subject rights', async (t) => {
   await appendTranscript({ db: c.control.db, config: cfg }, s1.session_id, { role: 'user', text: SPOKEN, start_ms: 0, end_ms: 900, participant: SUBJECT }, 'e-1');
   await appendTranscript({ db: c.control.db, config: cfg }, s1.session_id, { role: 'agent', text: 'Lovely name.', start_ms: 1000, end_ms: 1500 }, 'e-2');
   await appendTranscript({ db: c.control.db, config: cfg }, so.session_id, { role: 'user', text: 'other person speaking', start_ms: 0, end_ms: 900, participant: OTHER }, 'e-3');
-  await saveRecording({ db: c.control.db, config: cfg }, s1.session_id, { contentType: 'audio/wav', data: randomBytes(1000) });
+  const audio = randomBytes(1000);
+  await saveRecording({ db: c.control.db, config: cfg }, s1.session_id, { contentType: 'audio/wav', data: audio });
   await saveRecording({ db: c.control.db, config: cfg }, so.session_id, { contentType: 'audio/wav', data: randomBytes(1000) });
   await storeFeaturesSummary(c.control.db, s1.session_id, summaryFor(SUBJECT));
   await storeElevenLabsPostCall({ db: c.control.db, config: cfg }, {
@@ -75,6 +76,7 @@ t.test('data-subject rights', async (t) => {
     t.equal(x.sessions.find((s: { id: string }) => s.id === s1.session_id).metadata.caller_name, 'Quasimodo');
     t.same(x.transcripts[s1.session_id].map((s: { text: string }) => s.text), [SPOKEN, 'Lovely name.'], 'decrypted transcripts');
     t.equal(x.recordings.length, 1);
+    t.equal(x.recordings[0].data_base64, audio.toString('base64'), 'the recording itself, decrypted');
     t.equal(x.features.length, 1);
     t.equal(x.post_call.length, 1);
     t.same(x.post_call[0].content.transcript, [{ role: 'user', message: SPOKEN }]);

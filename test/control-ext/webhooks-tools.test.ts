@@ -111,6 +111,7 @@ t.test('webhooks, tools, openapi over HTTP', async (t) => {
 
   t.test('internal tool calls: service credential, argument validation (422 names the field), results, typed failures, audit', async (t) => {
     t.equal((await callTool('crm.lookup', { session_id: s.session_id, args: { customer_id: 'c-123' } }, 'wrong')).status, 401);
+    t.equal((await callTool('crm.lookup', { bogus: true }, 'wrong')).status, 401, 'credential checked before the body');
     const userToken = await callTool('crm.lookup', { session_id: s.session_id, args: { customer_id: 'c-123' } }, owner.access);
     t.equal(userToken.status, 401, 'a user token is not the service credential');
 

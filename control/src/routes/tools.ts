@@ -14,12 +14,16 @@ export function toolRoutes(b: RouteBuilder) {
     (ctx, { body, principal }) => createTool(d.db, d.config, principal, actorOf(ctx), body));
   b.route(r, { method: 'delete', path: '/v1/tools/:id', summary: 'Remove a tenant tool', tag: 'tools', auth: 'tools:manage' },
     async (ctx, { params, principal }) => { await deleteTool(d.db, principal, actorOf(ctx), params.id!); return undefined; });
+  // the credential is checked before anything reads the body: strangers learn nothing about the schema
+  r.use('/internal/tools', async (ctx, next) => {
+    checkServiceToken(d.config, ctx.get('authorization') || undefined);
+    await next();
+  });
   b.publicRoute(r, {
     method: 'post', path: '/internal/tools/:name', auth: null, tag: 'internal', body: ToolCallRequest, response: ToolCallResponse,
     errors: ['UNAUTHENTICATED', 'UNPROCESSABLE', 'TOOL_FAILED', 'FORBIDDEN', 'CONFLICT'],
     summary: 'Gateway-only: run a tool for a live session (Authorization: Bearer <CONTROL_SERVICE_TOKEN>); 422 names the invalid argument',
-  }, async (ctx, { params, body }) => {
-    checkServiceToken(d.config, ctx.get('authorization') || undefined);
+  }, async (_ctx, { params, body }) => {
     z.string().min(1).max(64).parse(params.name);
     return callTool({ db: d.db, config: d.config }, params.name!, body);
   });

@@ -63,7 +63,16 @@ export async function exportSubject(deps: { db: Db; config: RecordingConfig }, p
       const content = JSON.parse((await decryptFor(tx, ring, p.tenantId, r.key_id, r.nonce, r.ciphertext, `pc:${p.tenantId}:${r.session_id}`)).toString('utf8')) as unknown;
       postCall.push({ session_id: r.session_id, provider: r.provider, conversation_id: r.conversation_id, received_at: r.received_at, content });
     }
-    const recordings = await tx`select id, session_id, content_type, bytes, sha256, created_at from recordings where tenant_id = ${p.tenantId} and session_id = any(${sessionIds}::uuid[]) order by id`;
+    const recRows = await tx<{ id: string; session_id: string; storage_key: string; content_type: string; bytes: string; sha256: string; key_id: string; nonce: Buffer; created_at: Date }[]>`
+      select id, session_id, storage_key, content_type, bytes, sha256, key_id, nonce, created_at from recordings
+      where tenant_id = ${p.tenantId} and session_id = any(${sessionIds}::uuid[]) order by id`;
+    const storage = recordingStorageOf(deps.config);
+    const recordings = [];
+    for (const r of recRows) {
+      // a voice recording is personal data too: the export carries the audio itself
+      const audio = await decryptFor(tx, ring, p.tenantId, r.key_id, r.nonce, await storage.get(r.storage_key), `rec:${p.tenantId}:${r.session_id}:${r.id}`);
+      recordings.push({ id: r.id, session_id: r.session_id, content_type: r.content_type, bytes: Number(r.bytes), sha256: r.sha256, created_at: r.created_at, data_base64: audio.toString('base64') });
+    }
     const features = await tx`select session_id, summary, received_at from session_features where tenant_id = ${p.tenantId} and session_id = any(${sessionIds}::uuid[])`;
     const ledger = await tx`select id, kind, amount_micro::text, session_id, event_id, provider, billed_ms::text, created_at from credit_ledger
       where tenant_id = ${p.tenantId} and session_id = any(${sessionIds}::uuid[]) order by id`;
