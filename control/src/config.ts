@@ -77,6 +77,22 @@ export const ControlConfigSchema = z.object({
   RETENTION_AUDIT_DAYS: envInt(730),
   /** run the retention job in-process every N minutes; 0 (default) = only via `npm run jobs:retention` */
   RETENTION_INTERVAL_MIN: envInt(0),
+  // --- bus, gateway registry, webhooks out (issue 8) ---
+  /** key prefix of every bus key and channel in Redis (REDIS_URL set); gateway and control must agree */
+  BUS_PREFIX: z.string().default('sb:'),
+  /** consumer group of this control-plane deployment on the event stream */
+  BUS_GROUP: z.string().default('control'),
+  /**
+   * consumer name of this process in the group; absent => <hostname>-<pid>. A stable name (e.g. the
+   * StatefulSet pod name) lets a restarted process re-read what it left pending at once.
+   */
+  BUS_CONSUMER: optionalString,
+  /** events left pending by a dead consumer are taken over after this idle time */
+  BUS_CLAIM_IDLE_MS: envInt(60_000),
+  /** a gateway pod whose heartbeat is older than this is lost (its sessions fail with gateway_lost) */
+  GATEWAY_HEARTBEAT_TTL_MS: envInt(15_000),
+  /** how often the control plane looks for lost gateway pods */
+  GATEWAY_WATCH_INTERVAL_MS: envInt(5000),
 });
 
 export type ControlConfig = z.infer<typeof ControlConfigSchema>;

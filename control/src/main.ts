@@ -1,13 +1,26 @@
-/** Standalone control plane (`npm run start:control`): config from the environment, in-process bus. */
+/**
+ * Standalone control plane (`npm run start:control`): config from the environment; the Redis bus when
+ * REDIS_URL is set (gateway events consumed, commands published, lost gateway pods watched), the
+ * in-process bus otherwise.
+ */
 import { createLogger } from '../../shared/src/logger.ts';
-import { InProcessCommandBus } from '../../shared/src/bus/index.ts';
+import { createBus } from '../../shared/src/bus/index.ts';
 import { loadControlConfig } from './config.ts';
 import { startControl } from './server.ts';
+import { startEventConsumer } from './jobs/event-consumer.ts';
+import { startGatewayWatch } from './jobs/gateway-watch.ts';
 
 const config = loadControlConfig(process.env);
 const logger = createLogger('control', config.LOG_LEVEL);
-const control = await startControl({ config, commands: new InProcessCommandBus(), logger });
-logger.info({ url: control.url, docs: `${control.url}/docs` }, 'control plane listening');
+const bus = createBus({
+  redisUrl: config.REDIS_URL, prefix: config.BUS_PREFIX, group: config.BUS_GROUP,
+  consumer: config.BUS_CONSUMER, consumerOptions: { claimIdleMs: config.BUS_CLAIM_IDLE_MS },
+  heartbeatTtlMs: config.GATEWAY_HEARTBEAT_TTL_MS, clientName: 'control',
+}, logger.child({ svc: 'bus' }));
+const control = await startControl({ config, commands: bus.commands, logger });
+const consumer = startEventConsumer(bus.events, { db: control.db, bus: bus.commands, config, log: logger });
+const watch = startGatewayWatch(bus.registry, control.db, logger, config.GATEWAY_WATCH_INTERVAL_MS);
+logger.info({ url: control.url, docs: `${control.url}/docs`, bus: bus.kind }, 'control plane listening');
 process.stdout.write(`control plane listening on ${control.url} (docs: ${control.url}/docs)\n`);
 
 let stopping = false;
@@ -17,6 +30,9 @@ async function stop(signal: string) {
   logger.info({ signal }, 'shutting down');
   const timer = setTimeout(() => process.exit(1), 10_000);
   timer.unref();
+  watch.stop();
+  consumer.stop();
+  await bus.close();
   await control.close();
   process.exit(0);
 }

@@ -53,6 +53,19 @@ export const GatewayEnv = z.object({
   /** live speaker features (`features` every 250 ms, `nudge`s, a summary per session) */
   GATEWAY_FEATURES: envBool(true),
 
+  // --- bus and pod registry (issue 8) ---
+  /** Redis for the bus (events out, commands in, registry); absent => in-process bus (embedded only) */
+  REDIS_URL: z.string().trim().min(1).optional().or(z.literal('').transform(() => undefined)),
+  /** key prefix of every bus key and channel; gateway and control must agree */
+  BUS_PREFIX: z.string().default('sb:'),
+  /** events published while Redis is down are appended here (fsync'd) and delivered in order later; a volume */
+  GATEWAY_SPILL_DIR: z.string().default('./data/spill'),
+  /** registry heartbeat period and expiry (a pod silent this long is lost) */
+  GATEWAY_HEARTBEAT_MS: envInt(5000),
+  GATEWAY_HEARTBEAT_TTL_MS: envInt(15_000),
+  /** drain: how long to wait for buffered events (final usage) to reach Redis before exiting */
+  GATEWAY_DRAIN_FLUSH_MS: envInt(10_000),
+
   /** echo agent: trailing silence that ends the caller's turn */
   ECHO_END_OF_TURN_MS: envInt(600),
   /** echo agent: frame energy above this counts as speech */
