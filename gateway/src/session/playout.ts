@@ -32,6 +32,8 @@ export class Playout {
   written: number;
 
   private ring: Uint8Array;
+  /** one view per slot, made when the ring is (re)allocated, so writing a frame creates no view */
+  private slots: Uint8Array[];
   private capFrames: number;
   private readonly maxFrames: number;
   private head: number;
@@ -49,6 +51,7 @@ export class Playout {
     this.maxFrames = Math.max(2, Math.ceil(opts.maxMs / FRAME_MS));
     this.capFrames = Math.min(INITIAL_FRAMES, this.maxFrames);
     this.ring = new Uint8Array(this.capFrames * frameBytes);
+    this.slots = slotViews(this.ring, this.capFrames, frameBytes);
     this.head = 0;
     this.count = 0;
     this.leadMs = opts.leadMs;
@@ -95,8 +98,7 @@ export class Playout {
       const start = this.playheadEnd > now ? this.playheadEnd : now;
       if (start + FRAME_MS - now > this.leadMs) break;
       if (target.bufferedAmount() > this.highWater) break;
-      const off = this.head * this.frameBytes;
-      const status = target.writeAudio(this.ring.subarray(off, off + this.frameBytes), start);
+      const status = target.writeAudio(this.slots[this.head]!, start);
       this.head = (this.head + 1) % this.capFrames;
       this.count--;
       if (status === 2) {
@@ -162,9 +164,16 @@ export class Playout {
       ring.set(this.ring.subarray(from, from + this.frameBytes), i * this.frameBytes);
     }
     this.ring = ring;
+    this.slots = slotViews(ring, cap, this.frameBytes);
     this.capFrames = cap;
     this.head = 0;
   }
+}
+
+function slotViews(ring: Uint8Array, frames: number, frameBytes: number): Uint8Array[] {
+  const views: Uint8Array[] = [];
+  for (let i = 0; i < frames; i++) views.push(ring.subarray(i * frameBytes, (i + 1) * frameBytes));
+  return views;
 }
 
 /** One timer paces every playout of a gateway; a playout is registered only while it has queued audio. */
