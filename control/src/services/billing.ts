@@ -88,8 +88,12 @@ interface LedgerInput {
  * row first, so a tenant's ledger writes are serial and `balance_after_micro` is exact. Returns null
  * when the event id was already applied (idempotent usage).
  */
-export async function appendLedger(tx: Tx, tenantId: string, actor: Actor, e: LedgerInput): Promise<LedgerRow | null> {
-  const [b] = await tx<{ balance_micro: string }[]>`select balance_micro from credit_balances where tenant_id = ${tenantId} for update`;
+export async function appendLedger(tx: Tx, tenantId: string, actor: Actor, e: LedgerInput, config?: TrialConfig): Promise<LedgerRow | null> {
+  let [b] = await tx<{ balance_micro: string }[]>`select balance_micro from credit_balances where tenant_id = ${tenantId} for update`;
+  if (!b && config) {
+    await ensureAccount(tx, tenantId, config);
+    [b] = await tx<{ balance_micro: string }[]>`select balance_micro from credit_balances where tenant_id = ${tenantId} for update`;
+  }
   if (!b) throw new AppError('INTERNAL', 'credit account missing');
   const after = BigInt(b.balance_micro) + e.amount;
   const [row] = await tx<LedgerRow[]>`insert into credit_ledger
@@ -166,11 +170,15 @@ export async function recordUsage(deps: UsageDeps, sessionId: string, usage: Usa
   if (!tenantId) throw new AppError('NOT_FOUND', 'no such session');
   const ms = billedMs(usage);
   const result = await withTenant(db, tenantId, async (tx) => {
-    const [s] = await tx<{ provider: string }[]>`select provider from sessions where tenant_id = ${tenantId} and id = ${sessionId}`;
-    const price = await priceOf(tx, tenantId, s!.provider);
+    // one round trip for provider and price (usage ticks are the hot path of billing)
+    const [s] = await tx<{ provider: string; p: string | null }[]>`select s.provider, coalesce(
+        (select micro_per_second from billing_prices bp where bp.tenant_id = s.tenant_id and bp.provider = s.provider),
+        (select micro_per_second from billing_default_prices d where d.provider = s.provider)) as p
+      from sessions s where s.tenant_id = ${tenantId} and s.id = ${sessionId}`;
+    if (s!.p === null) throw new AppError('CONFLICT', `no price is set for provider ${s!.provider}`);
+    const price = BigInt(s!.p);
     const cost = costMicro(ms, price);
-    await ensureAccount(tx, tenantId, deps.config);
-    const row = await appendLedger(tx, tenantId, SYSTEM, { kind: 'usage', amount: -cost, sessionId, eventId, provider: s!.provider, billedMs: ms, price });
+    const row = await appendLedger(tx, tenantId, SYSTEM, { kind: 'usage', amount: -cost, sessionId, eventId, provider: s!.provider, billedMs: ms, price }, deps.config);
     if (!row) {
       const [b] = await tx<{ balance_micro: string }[]>`select balance_micro from credit_balances where tenant_id = ${tenantId}`;
       return { applied: false, debited_micro: 0n, billed_ms: 0n, balance_micro: BigInt(b!.balance_micro), terminated: [] as string[] };
