@@ -29,7 +29,7 @@
  * speaking) are silence, and a participant with no frames for 300 ms is taken as silent, so an agent
  * whose audio only flows while it talks needs nothing special. Participants on different connections
  * are aligned on `tMs` (10 ms resolution). Conversation measures (talk time, overlap, interruptions)
- * are final ~0.5 s after the audio (200 ms segment delay + 300 ms idle slack); `speaking` and
+ * are final ~0.6 s after the audio (300 ms segment delay + 300 ms idle slack); `speaking` and
  * `level_dbfs` in the live event are immediate. Nudges go to humans only.
  *
  * Accuracy and cost: `npm run eval:features`, `npm run bench:features`.

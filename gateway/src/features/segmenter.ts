@@ -1,13 +1,17 @@
 /**
- * Turns per-hop raw voice decisions into final speech regions with a fixed 200 ms delay: gaps
- * shorter than 200 ms between active hops are filled (a pause inside a phrase is still talking), and
- * a region must hold at least 3 active hops in its first 200 ms (a click is not talk). Because the
- * decision for a hop is only final 200 ms later, regions end at the last active hop instead of at a
+ * Turns per-hop raw voice decisions into final speech regions with a fixed 300 ms delay: gaps
+ * shorter than 200 ms between active hops are filled (a pause inside a phrase is still talking), a
+ * region must hold at least 6 active hops (60 ms) in its first 300 ms (a click is not talk), and region edges
+ * are padded by up to 100 ms when noise hides the quiet ends (see VadParams.padHopsPerDb). Because
+ * the decision for a hop is only final later, regions end at the last active hop instead of at a
  * hangover, so talk time is not inflated by smoothing. Writes into caller-owned ring buffers.
  */
-export const SEG_DELAY_HOPS = 20;
+import { MAX_PAD_HOPS } from './vad.ts';
+
 const GAP_HOPS = 20;
-const MIN_ACTIVE_HOPS = 3;
+/** decisions are final this long after the hop: the gap to bridge plus the most edge padding */
+export const SEG_DELAY_HOPS = GAP_HOPS + MAX_PAD_HOPS;
+const MIN_ACTIVE_HOPS = 6;
 const EXTEND_HOPS = 15;
 
 export class Segmenter {
@@ -19,6 +23,9 @@ export class Segmenter {
   private readonly mask: number;
   private readonly weak: Uint8Array;
   private extend = 0;
+  private padLeft = 0;
+  /** edge padding for the next push, hops (0..MAX_PAD_HOPS; set by the caller from the VAD) */
+  pad = 0;
 
   /**
    * `raw`/`pend`/`out` are rings of the same power-of-two length (longer than the delay), indexed by
@@ -49,11 +56,20 @@ export class Segmenter {
       p = 1;
       this.extend--;
     }
+    if (!active && this.padLeft > 0) {
+      p = 1;
+      this.padLeft--;
+    }
     this.pend[h & m] = p;
     if (active) {
       this.extend = EXTEND_HOPS;
       const stop = Math.max(this.finalUpTo, h - EXTEND_HOPS);
-      for (let k = h - 1; k >= stop && this.weak[k & m] === 1 && this.pend[k & m] === 0; k--) this.pend[k & m] = 1;
+      let k = h - 1;
+      for (; k >= stop && this.weak[k & m] === 1 && this.pend[k & m] === 0; k--) this.pend[k & m] = 1;
+      // pad the start (before whatever the weak run reached) and, via padLeft, the end
+      const padStop = Math.max(this.finalUpTo, k - this.pad + 1);
+      for (; k >= padStop && this.pend[k & m] === 0; k--) this.pend[k & m] = 1;
+      this.padLeft = this.pad;
     } else if (!weak) this.extend = 0;
     if (p === 1) {
       const gap = h - this.lastActive - 1;

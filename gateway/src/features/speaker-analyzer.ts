@@ -10,7 +10,7 @@
 import { Decimator, HalfDecimator, type FeatureSampleRate } from './decimator.ts';
 import { BandFilterBank } from './band-filters.ts';
 import { YinPitch } from './pitch.ts';
-import { VoiceActivityDetector, VAD_BANDS, type VadParams } from './vad.ts';
+import { VoiceActivityDetector, FLOOR_TRACKS, type VadParams } from './vad.ts';
 import { Segmenter, SEG_DELAY_HOPS } from './segmenter.ts';
 import { SyllableDetector, type SyllableParams } from './syllables.ts';
 
@@ -51,7 +51,7 @@ export class SpeakerAnalyzer {
   private readonly seg: Segmenter;
   private readonly x8: Float64Array;
   private readonly x4: Float64Array;
-  private readonly bands = new Float64Array(VAD_BANDS);
+  private readonly bands = new Float64Array(FLOOR_TRACKS);
   private readonly hopIn: number;
   private readonly hop8: number;
   private startHop = -1;
@@ -147,6 +147,7 @@ export class SpeakerAnalyzer {
       bands[0] = e[0];
       bands[1] = e[1];
       bands[2] = e[2];
+      bands[3] = ms;
       const levelDb = ms > 1e-10 ? 10 * Math.log10(ms) : -100;
       vad.measure(bands);
       if (k === 0) {
@@ -175,6 +176,7 @@ export class SpeakerAnalyzer {
         const at = peak < this.seg.finalUpTo ? this.seg.finalUpTo : peak;
         this.syll[at & RING_MASK]++;
       }
+      this.seg.pad = vad.pad;
       this.seg.push(raw, vad.weak);
     }
     this.levelDbfs = frameEnergy > 1e-10 ? 10 * Math.log10(frameEnergy) : -100;

@@ -11,6 +11,10 @@
  * labels count speech from -50 dBFS, a sensible "inaudible" line for 16-bit capture).
  */
 export const VAD_BANDS = 3; // the three band-pass bands of band-filters.ts
+/** floors tracked: the bands, then the full-band hop energy (`bands[VAD_BANDS]`, for edge padding) */
+export const FLOOR_TRACKS = VAD_BANDS + 1;
+/** most padding the segmenter may add to each edge of a region, hops */
+export const MAX_PAD_HOPS = 10;
 
 export interface VadParams {
   /** hops quieter than this (10 ms RMS, dBFS) are never speech */
@@ -27,6 +31,12 @@ export interface VadParams {
   voicedBonus: number;
   /** the windowed minimum of a band energy sits below the noise mean; this scales it back */
   minStatBias: number;
+  /**
+   * Edge padding, hops per dB of noise floor above `minLevelDbfs`: under noise, the quiet start and
+   * end of each phrase (between the audibility line and the noise) cannot be seen, and how much is
+   * lost grows with how far the noise sits above that line. 0 disables.
+   */
+  padHopsPerDb: number;
 }
 
 export const DEFAULT_VAD_PARAMS: Readonly<VadParams> = Object.freeze({
@@ -37,6 +47,7 @@ export const DEFAULT_VAD_PARAMS: Readonly<VadParams> = Object.freeze({
   voicedAperiodicity: 0.3,
   voicedBonus: 3,
   minStatBias: 1,
+  padHopsPerDb: 0.2,
 });
 
 const FLOOR_MIN = 1e-11; // -110 dBFS
@@ -58,15 +69,17 @@ export class VoiceActivityDetector {
   /** evidence of the last hop, dB */
   evidence = 0;
   /** noise floor per band (mean square) */
-  readonly floor = new Float64Array(VAD_BANDS);
+  readonly floor = new Float64Array(FLOOR_TRACKS);
+  /** edge padding for the segmenter, hops (integer), from the full-band noise floor */
+  pad = 0;
   /** inputs of decide(), set by the caller (fields, not arguments: a double passed to or returned
    *  from a call V8 does not inline is boxed, i.e. allocated, and this runs twice per frame) */
   hopLevelDbfs = -100;
   hopAperiodicity = 1;
-  private readonly prev = new Float64Array(VAD_BANDS);
-  private readonly snr = new Float64Array(VAD_BANDS);
+  private readonly prev = new Float64Array(FLOOR_TRACKS);
+  private readonly snr = new Float64Array(FLOOR_TRACKS);
   private hops = 0;
-  private readonly blockMin = new Float64Array(VAD_BANDS * BLOCKS).fill(Infinity);
+  private readonly blockMin = new Float64Array(FLOOR_TRACKS * BLOCKS).fill(Infinity);
   private block = 0;
   private blockHops = 0;
   private recent = 0; // bit history of raw decisions
@@ -79,8 +92,8 @@ export class VoiceActivityDetector {
 
 
   /**
-   * Step 1 of a hop: `bands` holds VAD_BANDS energies (mean square, full scale 1). Updates the noise
-   * floors and sets `evidence` (dB, before the voicing bonus).
+   * Step 1 of a hop: `bands` holds VAD_BANDS band energies then the full-band energy (mean square,
+   * full scale 1). Updates the noise floors, sets `evidence` (dB, before the voicing bonus) and `pad`.
    */
   measure(bands: Float64Array): void {
     const floor = this.floor;
@@ -90,7 +103,7 @@ export class VoiceActivityDetector {
     const wasSpeech = this.speaking;
     let best = 0;
     let second = 0;
-    for (let b = 0; b < VAD_BANDS; b++) {
+    for (let b = 0; b < FLOOR_TRACKS; b++) {
       const e = bands[b];
       // 20 ms smoothing (this hop and the previous) tames the variance of a 10 ms band energy
       const s = first ? e : 0.5 * (e + prev[b]);
@@ -121,6 +134,7 @@ export class VoiceActivityDetector {
       if (d < 0) d = 0;
       else if (d > 40) d = 40;
       snr[b] = d;
+      if (b === VAD_BANDS) break; // the full-band track only has a floor
       if (d > best) {
         second = best;
         best = d;
@@ -130,9 +144,12 @@ export class VoiceActivityDetector {
     if (++this.blockHops === BLOCK_HOPS) {
       this.blockHops = 0;
       this.block = (this.block + 1) % BLOCKS;
-      for (let b = 0; b < VAD_BANDS; b++) this.blockMin[BLOCKS * b + this.block] = Infinity;
+      for (let b = 0; b < FLOOR_TRACKS; b++) this.blockMin[BLOCKS * b + this.block] = Infinity;
     }
     this.evidence = 0.5 * (best + second);
+    const above = 10 * Math.log10(floor[VAD_BANDS]) - this.params.minLevelDbfs;
+    const pad = above > 0 ? Math.round(above * this.params.padHopsPerDb) : 0;
+    this.pad = pad < MAX_PAD_HOPS ? pad : MAX_PAD_HOPS;
   }
 
   /**
