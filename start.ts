@@ -9,6 +9,7 @@ import { loadGatewayConfig } from './gateway/src/config.ts';
 import { startGateway } from './gateway/src/server.ts';
 import { InProcessCommandBus, InProcessEventBus } from './shared/src/bus/index.ts';
 import { createLogger } from './shared/src/logger.ts';
+import { startEventConsumer } from './control/src/jobs/event-consumer.ts';
 
 const log = createLogger('switchboard', process.env.LOG_LEVEL ?? 'info');
 const commands = new InProcessCommandBus();
@@ -21,6 +22,8 @@ const controlConfig = loadControlConfig({
   PUBLIC_GATEWAY_URL: process.env.PUBLIC_GATEWAY_URL ?? `ws://127.0.0.1:${gatewayConfig.GATEWAY_PORT}`,
 });
 const control = await startControl({ config: controlConfig, commands, logger: log.child({ svc: 'control' }) });
+// gateway events (session state, usage -> ledger, transcripts, features) applied as the Redis consumer would
+const consumer = startEventConsumer(events, { db: control.db, bus: commands, config: controlConfig, log: log.child({ svc: 'control' }) });
 const gateway = await startGateway({
   config: gatewayConfig,
   jwks: new URL('/.well-known/jwks.json', control.url),
@@ -48,6 +51,10 @@ async function stop(signal: string): Promise<void> {
   log.info({ signal }, 'shutting down');
   await gateway.drain();
   await gateway.close();
+  // the last usage ticks of drained sessions reach the ledger before the database closes
+  const until = Date.now() + 5000;
+  while (events.pending > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+  consumer.stop();
   await control.close();
   process.exit(0);
 }

@@ -46,8 +46,8 @@ export interface Proc {
   kill(signal: NodeJS.Signals): Promise<number | null>;
 }
 
-/** spawn `node --import tsx <entry>` and wait for its "listening on <url>" line */
-export async function spawnService(t: Teardown, entry: string, env: Record<string, string>, timeoutMs = 30_000): Promise<Proc> {
+/** spawn `node --import tsx <entry>` and wait for its "listening on <url>" line (or `ready`, whose group 1 is the URL) */
+export async function spawnService(t: Teardown, entry: string, env: Record<string, string>, timeoutMs = 30_000, ready = /listening on (\S+)/): Promise<Proc> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, entry)], {
     cwd: ROOT, env: { ...process.env, NODE_ENV: 'test', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -64,7 +64,7 @@ export async function spawnService(t: Teardown, entry: string, env: Record<strin
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${entry} did not start in ${timeoutMs} ms:\n${out}`)), timeoutMs);
     const onData = () => {
-      const m = /listening on (\S+)/.exec(out);
+      const m = ready.exec(out);
       if (m) {
         clearTimeout(timer);
         child.stdout!.off('data', onData);
