@@ -164,3 +164,27 @@ t.test('summary of a corpus conversation validates and matches the labels', asyn
   t.ok(s.participants[0].pitch !== null && s.participants[0].pitch.median_hz > 60 && s.participants[0].pitch.median_hz < 300);
   t.ok(s.response_gaps.count >= 3);
 });
+
+t.test('caller frames arriving in jittery 100 ms bursts keep their timeline', async (t) => {
+  const fa = new ConversationAnalyzer({ sampleRate: RATE });
+  const i = fa.addParticipant('caller', 'human');
+  const x = new Int16Array(RATE * 10);
+  place(x, syllableTrain(RATE, 3, 4, 150, 9000), RATE, 1);
+  place(x, syllableTrain(RATE, 2, 4, 150, 9000), RATE, 6);
+  const fs = fa.frameSamples;
+  // chunk k (frames 5k..5k+4, audio [100k, 100k + 100) ms) arrives at 100k + 100 ms + up to 60 ms jitter
+  const jitter = [0, 60, 10, 40, 0, 55, 20, 0, 35, 60];
+  for (let k = 0; k < 100; k++) {
+    const arrival = 100 * k + 100 + jitter[k % jitter.length];
+    for (let j = 0; j < 5; j++) {
+      const f = 5 * k + j;
+      fa.pushFrame(i, x.subarray(f * fs, (f + 1) * fs), arrival);
+    }
+    fa.tick(arrival);
+  }
+  const s = fa.summary();
+  const p = s.participants[0];
+  t.ok(Math.abs(p.talk_time_s - 5) < 0.2, `talk time ${p.talk_time_s} s`);
+  t.equal(p.turns, 2);
+  t.ok(Math.abs(s.duration_s - 10) < 0.3, `duration ${s.duration_s}`);
+});

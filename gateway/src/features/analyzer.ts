@@ -25,8 +25,12 @@ export interface ConversationAnalyzerOptions {
   speaker?: SpeakerAnalyzerOptions;
 }
 
-/** A frame more than this late/early against the participant's own clock resyncs it. */
-const JITTER_HOPS = 2;
+/**
+ * A frame whose tMs is up to this much later than where the participant's timeline has got to is
+ * arrival jitter (network bursts), not a gap: it is placed right after the previous frame. Later
+ * than that, the hops in between are silence.
+ */
+const JITTER_HOPS = 8;
 /** A participant without frames for this long is taken as silent (agent not talking, muted mic). */
 const IDLE_SLACK_HOPS = 30;
 const PITCH_MIN_VOICED_HOPS = 10;
