@@ -219,3 +219,40 @@ export async function waitUntil(what: string, pred: () => Promise<boolean>, time
     await sleep(everyMs);
   }
 }
+
+/**
+ * A private redis-server child (never the shared one) with an fsync-always append-only file, so a
+ * stop/start keeps the stream as a production Redis with persistence would.
+ */
+export class DurableRedis {
+  private proc: ChildProcess | null = null;
+  constructor(readonly port: number, readonly dir: string) {}
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+  async start(): Promise<void> {
+    this.proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes',
+      '--appendfsync', 'always', '--dir', this.dir, '--daemonize', 'no'], { stdio: 'ignore' });
+    await waitUntil(`redis-server on ${this.port}`, async () => {
+      const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+      probe.on('error', () => undefined);
+      try {
+        await probe.connect();
+        return (await probe.ping()) === 'PONG';
+      } catch {
+        return false;
+      } finally {
+        probe.disconnect();
+      }
+    }, 10_000, 100);
+  }
+  async stop(): Promise<void> {
+    const proc = this.proc;
+    if (!proc || proc.exitCode !== null) return;
+    this.proc = null;
+    await new Promise<void>((resolve) => {
+      proc.once('exit', () => resolve());
+      proc.kill('SIGKILL');
+    });
+  }
+}
