@@ -275,10 +275,16 @@ async function finalReport(api: Api, id: string): Promise<{ session: SessionView
     try { s = await api.call<SessionView>('POST', `/v1/sessions/${id}/terminate`); } catch (e) { if ((e as { code?: string }).code !== 'CONFLICT') throw e; }
   }
   let report: Report | null = null;
-  try {
-    report = await api.call<Report>('GET', `/v1/sessions/${id}/report`);
-  } catch (e) {
-    if ((e as { status?: number }).status !== 404) throw e;
+  // the gateway's features summary follows the session's end by a moment: give it up to ~2 s
+  for (let i = 0; i < 8; i++) {
+    try {
+      report = await api.call<Report>('GET', `/v1/sessions/${id}/report`);
+    } catch (e) {
+      if ((e as { status?: number }).status !== 404) throw e;
+      break;
+    }
+    if (report.features !== null || s.status !== 'ended') break;
+    await new Promise((r) => setTimeout(r, 250));
   }
   return { session: s, report };
 }

@@ -89,7 +89,11 @@ t.test('call CLI: echo round trip writes the reply and prints a JSON report', as
   t.match(out.session_id, /^[0-9a-f-]{36}$/, 'report names the session');
   t.type(out.duration_s, 'number', 'report has a duration');
   t.ok(out.duration_s! > 0, `duration ${out.duration_s} s (${(out as { duration_source?: string }).duration_source})`);
-  t.match(out.status, /^(ended|terminated)$/, `session closed (${out.status})`);
+  t.equal(out.status, 'ended', 'session ended (the gateway told the control plane)');
+  t.equal((out as { duration_source?: string }).duration_source, 'server', 'duration is the control plane\'s');
+  const rep = (out as { report?: { session_id: string; duration_s: number; features: { participants: unknown[] } | null } }).report;
+  t.equal(rep?.session_id, out.session_id, 'the JSON carries the session report');
+  t.ok((rep?.features?.participants.length ?? 0) >= 2, 'with the features summary of caller and agent');
   t.ok(Math.abs(out.sent_s - utterance.length / RATE) < 0.05, `whole utterance sent (${out.sent_s} s)`);
   t.ok(out.transcript.some((x) => x.role === 'agent'), 'agent transcript printed');
   t.match(r.stderr, /session [0-9a-f-]{36} \(echo\)/, 'progress on stderr');

@@ -254,6 +254,13 @@ async function afterCall(): Promise<void> {
     if (!TERMINAL.has(s.status)) {
       try { s = await api.terminate(id); } catch (e) { if (!(e instanceof ApiError && e.code === 'CONFLICT')) throw e; }
     }
+    // the gateway's features summary follows the session's end by a moment
+    for (let i = 0; i < 8 && s.status === 'ended'; i++) {
+      const r = await api.report(id).catch(() => null);
+      if (r === null || r.features !== null) break;
+      await new Promise((res) => setTimeout(res, 250));
+    }
+    reports.delete(id);
     await refreshHistory();
     await showReport(id);
   });
