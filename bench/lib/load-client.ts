@@ -222,12 +222,12 @@ async function main(): Promise<void> {
     reordered,
     disconnected,
   };
-  process.stdout.write(`${JSON.stringify(result)}\n`);
   for (const c of callers) {
     c.open = false;
     c.ws.terminate();
   }
-  process.exit(0);
+  // exit only once the (large) result line has been flushed to the pipe
+  process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));
 }
 
 void main();

@@ -78,6 +78,13 @@ export interface Provider {
   readonly inputFormat: AudioFormat;
   /** the format `onAudio` chunks arrive in */
   readonly outputFormat: AudioFormat;
+  /**
+   * True when the provider itself emits audio at real time (a live relay, the echo loopback): the
+   * gateway then forwards it as it comes instead of pacing it again (pacing a stream that is already
+   * real-time only turns its arrival jitter into standing delay). Absent/false: the provider may burst
+   * faster than real time, and the gateway paces.
+   */
+  readonly outputPaced?: boolean;
 
   /** open the provider session; rejects with an AppError (PROVIDER_UNAVAILABLE, ...) */
   connect(opts: ProviderConnectOptions): Promise<void>;

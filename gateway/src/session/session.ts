@@ -94,7 +94,7 @@ export class Session implements ProviderSink {
     const { config, metrics } = this.deps;
     const p = new Participant(participantId, channel, this.provider.inputFormat, this.provider.outputFormat, metrics.transport(channel.kind), {
       maxMs: config.GATEWAY_OUTPUT_QUEUE_MS,
-      leadMs: config.GATEWAY_PLAYOUT_LEAD_MS,
+      leadMs: this.provider.outputPaced ? Infinity : config.GATEWAY_PLAYOUT_LEAD_MS,
       highWater: config.GATEWAY_SEND_HIGH_WATER_BYTES,
     });
     if (this.analyzer === null && this.deps.analyzers !== null && this.allParticipantsEver.length === 0) {

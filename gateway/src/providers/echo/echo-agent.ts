@@ -42,6 +42,8 @@ export class EchoAgent implements Provider {
   readonly name = 'echo' as const;
   readonly inputFormat: AudioFormat;
   readonly outputFormat: AudioFormat;
+  /** loopback returns caller frames as they arrive, already at real time */
+  readonly outputPaced: boolean;
 
   private readonly mode: EchoOptions['mode'];
   private readonly tuning: EchoTuning;
@@ -63,6 +65,7 @@ export class EchoAgent implements Provider {
     this.mode = opts.mode;
     this.inputFormat = opts.format;
     this.outputFormat = opts.format;
+    this.outputPaced = opts.mode === 'loopback';
     this.tuning = tuning;
     const samples = (opts.format.sampleRate * FRAME_MS) / 1000;
     this.frameBytes = opts.format.codec === 'pcm16' ? samples * 2 : samples;
