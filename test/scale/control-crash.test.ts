@@ -10,7 +10,7 @@ import { billedMs } from '../../control/src/services/billing.ts';
 import { createTestDb } from '../helpers/db.ts';
 import {
   cleanupRedis, controlEnv, freePort, gatewayEnv, newPrefix, openSession, REDIS_URL, signupTenant, sleep, spawnService,
-  streamSpeech, tempDir, eventsInStream, waitUntil, type StackEnv,
+  streamSpeech, tempDir, eventsInStream, waitUntil, type LiveSession, type StackEnv,
 } from './helpers.ts';
 
 const N = Number(process.env.SCALE_SESSIONS ?? 20);
@@ -24,7 +24,7 @@ t.test(`SIGKILL the control plane during ${N} live sessions: ledger = measured u
   const gw = await spawnService(t, 'gateway/src/main.ts', gatewayEnv(stack, 'gw-a'));
   const api = await signupTenant(control.url);
 
-  const sessions = [];
+  const sessions: LiveSession[] = [];
   for (let i = 0; i < N; i++) sessions.push(await openSession(api, gw.url));
   // every session streams corpus speech at real time; the control plane dies and comes back meanwhile
   const streaming = sessions.map((s, i) => streamSpeech(s.client, STREAM_S, (i % 5) * 2));

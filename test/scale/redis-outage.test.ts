@@ -9,7 +9,7 @@ import { billedMs } from '../../control/src/services/billing.ts';
 import { createTestDb } from '../helpers/db.ts';
 import {
   controlEnv, DurableRedis, eventsInStream, freePort, gatewayEnv, newPrefix, openSession, signupTenant, sleep, spawnService,
-  streamSpeech, tempDir, waitUntil, type StackEnv,
+  streamSpeech, tempDir, waitUntil, type LiveSession, type StackEnv,
 } from './helpers.ts';
 
 const N = 5;
@@ -24,7 +24,7 @@ t.test('Redis stopped for 10 s during live sessions: no drop, all usage arrives'
   const control = await spawnService(t, 'control/src/main.ts', controlEnv(stack));
   const gw = await spawnService(t, 'gateway/src/main.ts', gatewayEnv(stack, 'gw-a'));
   const api = await signupTenant(control.url);
-  const sessions = [];
+  const sessions: LiveSession[] = [];
   for (let i = 0; i < N; i++) sessions.push(await openSession(api, gw.url));
   const streaming = sessions.map((s, i) => streamSpeech(s.client, STREAM_S, i * 2));
 
