@@ -11,6 +11,7 @@
  * Target: session creation >= 0.25x hello-world req/s, p99 < 25 ms.
  */
 import http from 'node:http';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -57,7 +58,27 @@ async function serve() {
   });
 }
 
-interface Result { name: string; requests: number; errors: number; rps: number; p50: number; p90: number; p99: number; max: number }
+interface Result {
+  name: string; requests: number; errors: number; rps: number; p50: number; p90: number; p99: number; max: number;
+  /** CPU time per completed request (ms) of the server process and of its Postgres backends (Linux /proc) */
+  serverCpuMs: number; pgCpuMs: number;
+}
+
+/**
+ * CPU seconds used so far by `pids` (utime + stime from /proc/<pid>/stat). Throughput on this shared
+ * machine swings with other work; CPU per request does not, so the table reports both.
+ */
+function cpuSeconds(pids: number[]): number {
+  let total = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks (USER_HZ = 100 on Linux)
+    } catch { /* process gone or not Linux */ }
+  }
+  return total;
+}
 
 async function main() {
   const dbName = `sbbench_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
@@ -100,13 +121,15 @@ async function main() {
     let n = 0;
     const sessionBody = () => ({ provider: 'openai', agent: { ref: 'bench', instructions: 'Be brief.', voice: 'alloy' }, participant: { external_id: `caller-${n++ % PARTICIPANTS}` }, transport: 'web' });
 
+    const pgPids = async () => (await admin<{ pid: number }[]>`select pid from pg_stat_activity where datname = ${dbName}`).map((r) => r.pid);
+    const meter = async () => ({ server: cpuSeconds([child.pid!]), pg: cpuSeconds(await pgPids()) });
     const results: Result[] = [];
-    results.push(await load('koa hello-world GET', agent, () => request(agent, 'GET', `${urls.hello}/`)));
-    results.push(await load('POST /v1/sessions (API key)', agent, () => request(agent, 'POST', `${urls.control}/v1/sessions`, sessionBody(), key), 201));
-    results.push(await load('POST /v1/sessions (user JWT)', agent, () => request(agent, 'POST', `${urls.control}/v1/sessions`, sessionBody(), user), 201));
+    results.push(await load('koa hello-world GET', meter, () => request(agent, 'GET', `${urls.hello}/`)));
+    results.push(await load('POST /v1/sessions (API key)', meter, () => request(agent, 'POST', `${urls.control}/v1/sessions`, sessionBody(), key), 201));
+    results.push(await load('POST /v1/sessions (user JWT)', meter, () => request(agent, 'POST', `${urls.control}/v1/sessions`, sessionBody(), user), 201));
     let k = 0;
-    results.push(await load(`POST /v1/sessions (API key, ${TENANTS} tenants)`, agent, () => request(agent, 'POST', `${urls.control}/v1/sessions`, sessionBody(), tenants[k++ % TENANTS]!.key), 201));
-    results.push(await load('GET /healthz (full middleware)', agent, () => request(agent, 'GET', `${urls.control}/healthz`)));
+    results.push(await load(`POST /v1/sessions (API key, ${TENANTS} tenants)`, meter, () => request(agent, 'POST', `${urls.control}/v1/sessions`, sessionBody(), tenants[k++ % TENANTS]!.key), 201));
+    results.push(await load('GET /healthz (full middleware)', meter, () => request(agent, 'GET', `${urls.control}/healthz`)));
     agent.destroy();
     report(results);
   } finally {
@@ -134,7 +157,7 @@ function request(agent: http.Agent, method: string, url: string, body?: unknown,
 }
 
 /** CONCURRENCY closed-loop clients for WARMUP_MS (discarded) then DURATION_MS (measured). */
-async function load(name: string, _agent: http.Agent, fire: () => Promise<{ status: number; body: string }>, okStatus = 200): Promise<Result> {
+async function load(name: string, meter: () => Promise<{ server: number; pg: number }>, fire: () => Promise<{ status: number; body: string }>, okStatus = 200): Promise<Result> {
   const lat: number[] = [];
   let errors = 0;
   let measuring = false;
@@ -155,17 +178,22 @@ async function load(name: string, _agent: http.Agent, fire: () => Promise<{ stat
   };
   const workers = Array.from({ length: CONCURRENCY }, worker);
   await sleep(WARMUP_MS);
+  const cpu0 = await meter();
   measuring = true;
   const t0 = performance.now();
   await sleep(DURATION_MS);
   measuring = false;
   const elapsed = performance.now() - t0;
+  const cpu1 = await meter();
   stop = true;
   await Promise.all(workers);
   if (firstError && !JSON_OUT) process.stderr.write(`${name}: first error: ${firstError}\n`);
   lat.sort((a, b) => a - b);
   const q = (p: number) => lat.length ? lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]! : NaN;
-  return { name, requests: lat.length, errors, rps: lat.length / (elapsed / 1000), p50: q(0.5), p90: q(0.9), p99: q(0.99), max: lat[lat.length - 1] ?? NaN };
+  return {
+    name, requests: lat.length, errors, rps: lat.length / (elapsed / 1000), p50: q(0.5), p90: q(0.9), p99: q(0.99), max: lat[lat.length - 1] ?? NaN,
+    serverCpuMs: ((cpu1.server - cpu0.server) * 1000) / Math.max(1, lat.length), pgCpuMs: ((cpu1.pg - cpu0.pg) * 1000) / Math.max(1, lat.length),
+  };
 }
 
 function report(results: Result[]) {
@@ -178,9 +206,10 @@ function report(results: Result[]) {
   }
   const f = (x: number, d = 1) => x.toFixed(d);
   process.stdout.write(`control-plane bench: ${machine.cpus} x ${machine.cpu}, node ${machine.node}, loadavg ${machine.loadavg.join(' ')}, ${CONCURRENCY} concurrent, ${DURATION_MS / 1000} s each\n\n`);
-  process.stdout.write('| scenario | requests | errors | req/s | p50 ms | p90 ms | p99 ms | max ms | x hello |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n');
+  process.stdout.write('| scenario | requests | errors | req/s | p50 ms | p90 ms | p99 ms | max ms | x hello | server CPU ms/req | postgres CPU ms/req | CPU-bound req/s on 2 cores |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n');
   for (const r of rows) {
-    process.stdout.write(`| ${r.name} | ${r.requests} | ${r.errors} | ${f(r.rps, 0)} | ${f(r.p50)} | ${f(r.p90)} | ${f(r.p99)} | ${f(r.max)} | ${f(r.ratio, 3)} |\n`);
+    const capacity = (machine.cpus * 1000) / Math.max(0.001, r.serverCpuMs + r.pgCpuMs);
+    process.stdout.write(`| ${r.name} | ${r.requests} | ${r.errors} | ${f(r.rps, 0)} | ${f(r.p50)} | ${f(r.p90)} | ${f(r.p99)} | ${f(r.max)} | ${f(r.ratio, 3)} | ${f(r.serverCpuMs, 2)} | ${f(r.pgCpuMs, 2)} | ${f(capacity, 0)} |\n`);
   }
   const s = rows[1]!;
   process.stdout.write(`\nsession creation (API key): ${f(s.ratio, 3)} x hello-world (target >= 0.25): ${s.ratio >= 0.25 ? 'met' : 'NOT met'}; p99 ${f(s.p99)} ms (target < 25): ${s.p99 < 25 ? 'met' : 'NOT met'}\n`);

@@ -54,5 +54,11 @@ export function requireAuth(deps: Pick<ControlDeps, 'db' | 'jwtSecret' | 'limite
     ctx.state.log = ctx.state.log.child({ tenant: ctx.state.principal.tenantId });
     await next();
   };
-  return (ctx, next) => jwt(ctx, () => resolve(ctx, next));
+  return (ctx, next) => {
+    // API keys skip koa-jwt: it would try the key as a JWT (its resolvers fall back to the
+    // Authorization header) and build a rejected AggregateError with stack traces per request
+    const token = bearer(ctx as unknown as Koa.Context);
+    if (token?.startsWith(API_KEY_PREFIX)) return resolve(ctx, next);
+    return jwt(ctx, () => resolve(ctx, next));
+  };
 }
