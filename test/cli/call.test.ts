@@ -143,13 +143,15 @@ t.test('call CLI: signs in with an API key and speaks for an external participan
   const utterance = track.subarray(Math.round(8.2 * RATE), Math.round(10.1 * RATE));
   const inWav = path.join(dir, 'in.wav');
   await writeFile(inWav, writeWav(utterance, RATE));
-  const r = await runCli(['--wav', inWav, '--fast', '--json', '--api', sys.apiUrl, '--api-key', secret, '--participant', 'customer-42']);
+  const [r, bad] = await Promise.all([
+    runCli(['--wav', inWav, '--fast', '--json', '--api', sys.apiUrl, '--api-key', secret, '--participant', 'customer-42']),
+    runCli(['--wav', inWav, '--fast', '--api', sys.apiUrl, '--api-key', 'sk_not_a_real_key_0000000000']),
+  ]);
   t.equal(r.code, 0, `exit 0 (stderr: ${r.stderr.trim().split('\n').slice(-2).join(' | ')})`);
   const out = JSON.parse(r.stdout) as { session_id: string; received_s: number };
   t.ok(out.received_s > 1, `the agent answered (${out.received_s} s)`);
   const view = await fetch(`${sys.apiUrl}/v1/sessions/${out.session_id}`, { headers: { authorization: `Bearer ${secret}` } }).then((x) => x.json()) as { participants: string[] };
   t.same(view.participants, ['customer-42'], 'the session is for the named external participant');
-  const bad = await runCli(['--wav', inWav, '--fast', '--api', sys.apiUrl, '--api-key', 'sk_not_a_real_key_0000000000']);
   t.equal(bad.code, 1, 'a wrong API key exits 1');
   t.match(bad.stderr, /GET \/v1\/me: 401 UNAUTHENTICATED/, 'with the API error');
 });
