@@ -1,4 +1,5 @@
 import t from 'tap';
+import { tokenParameters } from '../../shared/src/protocol/twilio-token.ts';
 import { startTestGateway, speech, sleep } from './helpers.ts';
 import { TwilioMediaClient } from '../stand-ins/twilio-media-client.ts';
 import { resampleClip } from '../../gateway/src/audio/wav.ts';
@@ -28,7 +29,10 @@ t.test('a whole Twilio call with the echo agent, including a barge-in', async (t
   const tg = await startTestGateway();
   t.teardown(() => tg.close());
   const token = await tg.token({ transport: 'twilio', sub: 'caller' });
-  const call = new TwilioMediaClient(`${tg.gw.url}/v1/twilio/media`, { customParameters: { token, tenant: 'acme' } });
+  // as Twilio delivers the TwiML the control plane writes: the JWT split over <Parameter>s
+  const tokenParams = Object.fromEntries(tokenParameters(token).map((p) => [p.name, p.value]));
+  t.ok(Object.keys(tokenParams).length >= 2);
+  const call = new TwilioMediaClient(`${tg.gw.url}/v1/twilio/media`, { customParameters: { ...tokenParams, tenant: 'acme' } });
   await call.start();
   await call.sendAudio(mulaw(speech(0, 5.1)));
   await call.sendAudio(silence(800));

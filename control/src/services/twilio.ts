@@ -17,6 +17,7 @@ import { withTenant, type Db, type Tx } from '../db/client.ts';
 import type { ControlConfig } from '../config.ts';
 import type { Actor, ControlDeps, Principal } from '../types.ts';
 import { appendAudit } from './audit.ts';
+import { tokenParameters } from '../../../shared/src/protocol/twilio-token.ts';
 import { grantedPurposes } from './consents.ts';
 import { createSession, markSessionEnded } from './sessions.ts';
 
@@ -98,7 +99,8 @@ export function streamTwiml(config: Pick<ControlConfig, 'PUBLIC_GATEWAY_URL' | '
     url: config.PUBLIC_GATEWAY_URL.replace(/\/+$/, '') + '/v1/twilio/media',
     statusCallback: config.PUBLIC_CONTROL_URL.replace(/\/+$/, '') + '/v1/twilio/status',
   });
-  stream.parameter({ name: 'token', value: token });
+  // a JWT is longer than one <Parameter> may be: split it (the gateway joins the parts)
+  for (const p of tokenParameters(token)) stream.parameter(p);
   return vr.toString();
 }
 

@@ -13,6 +13,7 @@
 import type { WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { ERRORS, type ErrorCode } from '../../../shared/src/errors.ts';
 import type { SessionClaims } from '../../../shared/src/token.ts';
+import { tokenFromParameters } from '../../../shared/src/protocol/twilio-token.ts';
 import type { EndReason, UsageTotals } from '../../../shared/src/bus/index.ts';
 import type { Logger } from '../../../shared/src/logger.ts';
 import { TwilioStart, TwilioInbound, TWILIO_FRAME_BYTES } from '../../../shared/src/protocol/twilio.ts';
@@ -173,7 +174,8 @@ export class TwilioConnection implements ClientChannel {
     this.state = State.Verifying;
     this.streamSid = ev.streamSid;
     this.log = this.log.child({ stream_sid: ev.streamSid });
-    void this.verify(ev.start.customParameters.token ?? null);
+    // the control plane splits the JWT over several <Parameter>s (each is capped near 500 chars)
+    void this.verify(tokenFromParameters(ev.start.customParameters));
   }
 
   private async verify(token: string | null): Promise<void> {
