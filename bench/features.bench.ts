@@ -114,17 +114,27 @@ function benchConversation(reps = 5): Timing {
   return { cpu: median(cpu), wall: median(wall) };
 }
 
-/** Heap growth per frame and GC runs over `loops` passes of pushFrame only. */
-async function allocation(loops = 20): Promise<{ frames: number; bytesPerFrame: number; gcs: number }> {
+/**
+ * Heap growth per frame and GC runs over `loops` passes of pushFrame only. `control` adds one small
+ * allocation per frame, to show the method sees one (a 16-byte object per frame is ~3 MB here).
+ */
+async function allocation(loops: number, control: boolean): Promise<{ frames: number; bytesPerFrame: number; gcs: number }> {
   const fs = 480;
   const frames = Math.floor(noisyA.length / fs);
   const fa = new ConversationAnalyzer({ sampleRate: 24000 });
   const a = fa.addParticipant('a', 'human');
-  // warm up (JIT, inline caches) so compilation does not count as allocation
-  for (let f = 0; f < frames; f++) fa.pushFrame(a, noisyA.subarray(f * fs, (f + 1) * fs), f * 20);
   // preallocate the views: subarray() allocates a view object, which is the caller's business
   const views: Int16Array[] = [];
   for (let f = 0; f < frames; f++) views.push(noisyA.subarray(f * fs, (f + 1) * fs));
+  // warm up (JIT, inline caches) so compilation does not count as allocation
+  let t = 0;
+  for (let l = 0; l < 3; l++) {
+    for (let f = 0; f < frames; f++) {
+      fa.pushFrame(a, views[f], t);
+      t += 20;
+    }
+  }
+  let sink: unknown = null;
   let gcs = 0;
   const obs = new PerformanceObserver((list) => {
     gcs += list.getEntries().length;
@@ -133,11 +143,11 @@ async function allocation(loops = 20): Promise<{ frames: number; bytesPerFrame: 
   await new Promise((r) => setTimeout(r, 50));
   obs.observe({ entryTypes: ['gc'] });
   const before = process.memoryUsage().heapUsed;
-  let t = frames * 20;
   let n = 0;
   for (let l = 0; l < loops; l++) {
     for (let f = 0; f < frames; f++) {
       fa.pushFrame(a, views[f], t);
+      if (control) sink = { t };
       t += 20;
       n++;
     }
@@ -145,6 +155,7 @@ async function allocation(loops = 20): Promise<{ frames: number; bytesPerFrame: 
   const after = process.memoryUsage().heapUsed;
   await new Promise((r) => setTimeout(r, 50));
   obs.disconnect();
+  if (sink === 1) console.log(sink);
   return { frames: n, bytesPerFrame: (after - before) / n, gcs };
 }
 
@@ -157,15 +168,17 @@ for (const rate of [8000, 16000, 24000, 48000] as FeatureSampleRate[]) {
   row('SpeakerAnalyzer, speech + pink noise 10 dB', rate, benchSpeaker(noisyA, rate));
 }
 row('ConversationAnalyzer, 2 participants, pushFrame + 250 ms tick (per participant)', 24000, benchConversation());
-const alloc = await allocation();
+const alloc = await allocation(150, false);
+const control = await allocation(150, true);
 
 const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version, loadavg: loadavg() };
 if (json) {
-  console.log(JSON.stringify({ machine, rows, allocation: alloc }, null, 2));
+  console.log(JSON.stringify({ machine, rows, allocation: alloc, allocation_control: control }, null, 2));
 } else {
   console.log(`# Features cost — ${machine.model} x${machine.cpus}, node ${machine.node}, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
   console.log('| case | input rate | CPU us per 20 ms frame per participant | wall us |');
   console.log('|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.case} | ${r.rate} | ${r.cpu_us_per_frame.toFixed(2)} | ${r.wall_us_per_frame.toFixed(2)} |`);
   console.log(`\nAllocation: ${alloc.frames} pushFrame calls (24 kHz, noisy speech, no ticks): heap growth ${alloc.bytesPerFrame.toFixed(3)} bytes/frame, ${alloc.gcs} GC runs.`);
+  console.log(`Control (same loop + one 16-byte object per frame): ${control.bytesPerFrame.toFixed(3)} bytes/frame, ${control.gcs} GC runs.`);
 }

@@ -310,7 +310,9 @@ export class ConversationAnalyzer {
     const parts = this.tracker.parts;
     let target = Infinity;
     let anyLive = false;
-    for (const p of parts) {
+    // indexed loops: this also runs from pushFrame (allocation-free path)
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i];
       const an = p.analyzer;
       if (p.removed || !an.started) continue;
       anyLive = true;
@@ -319,7 +321,10 @@ export class ConversationAnalyzer {
       if (an.finalUpTo < target) target = an.finalUpTo;
     }
     if (!anyLive) {
-      for (const p of parts) if (p.analyzer.finalUpTo > (target === Infinity ? 0 : target)) target = p.analyzer.finalUpTo;
+      for (let i = 0; i < parts.length; i++) {
+        const f = parts[i].analyzer.finalUpTo;
+        if (f > (target === Infinity ? 0 : target)) target = f;
+      }
     }
     if (target !== Infinity && target > this.tracker.cursor) this.tracker.advanceTo(target);
   }

@@ -242,7 +242,8 @@ export class ConversationTracker<T extends SpeechTimeline = SpeechTimeline> {
     const from = this.curBucket < 0 || bucket - this.curBucket > BUCKETS ? bucket - BUCKETS + 1 : this.curBucket + 1;
     for (let b = from; b <= bucket; b++) {
       const bi = b & BUCKET_MASK;
-      for (const p of this.parts) {
+      for (let i = 0; i < this.parts.length; i++) {
+        const p = this.parts[i];
         p.bTalk[bi] = 0;
         p.bOverlap[bi] = 0;
         p.bSyll[bi] = 0;
@@ -275,7 +276,7 @@ export class ConversationTracker<T extends SpeechTimeline = SpeechTimeline> {
       out.syllables += p.bSyll[bi];
       energy += p.bEnergy[bi];
       out.interrupts += p.bInterrupts[bi];
-      for (const q of this.parts) total += q.bTalk[bi];
+      for (let j = 0; j < this.parts.length; j++) total += this.parts[j].bTalk[bi];
     }
     out.talkS = talk / HOPS_PER_S;
     out.overlapS /= HOPS_PER_S;

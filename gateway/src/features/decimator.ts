@@ -58,7 +58,7 @@ export class Decimator {
     if (m === 1) {
       for (let k = 0; k < on; k++) out[k] = w[k];
     } else {
-      // half is even for every factor (2m); two accumulators keep two add chains in flight
+      // half = 2m is even for every factor; two accumulators keep two add chains in flight
       const half = (taps - 1) >> 1;
       const hm = h[half];
       for (let k = 0; k < on; k++) {

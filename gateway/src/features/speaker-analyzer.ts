@@ -55,6 +55,8 @@ export class SpeakerAnalyzer {
   private readonly hopIn: number;
   private readonly hop8: number;
   private startHop = -1;
+  private lastSample = 0;
+  private readonly hasHighBand: boolean;
 
   constructor(readonly rate: FeatureSampleRate, opts: SpeakerAnalyzerOptions = {}) {
     this.decimator = new Decimator(rate);
@@ -64,6 +66,7 @@ export class SpeakerAnalyzer {
     this.x4 = new Float64Array(this.decimator.outLength >> 1);
     this.hop8 = this.decimator.outLength >> 1;
     this.half = new HalfDecimator(this.decimator.outLength);
+    this.hasHighBand = rate > 8000;
     this.vad = new VoiceActivityDetector(opts.vad);
     this.syllables = new SyllableDetector(opts.syllables);
     this.seg = new Segmenter(new Uint8Array(RING_HOPS), new Uint8Array(RING_HOPS), this.speech);
@@ -132,13 +135,20 @@ export class SpeakerAnalyzer {
       // hopIn is even for every supported rate; two accumulators halve the add-chain latency
       let acc0 = 0;
       let acc1 = 0;
+      let dif = 0;
       const from = k * hopIn;
+      let prev = this.lastSample;
       for (let i = from; i < from + hopIn; i += 2) {
         const s0 = frame[i];
         const s1 = frame[i + 1];
         acc0 += s0 * s0;
         acc1 += s1 * s1;
+        const d0 = s0 - prev;
+        const d1 = s1 - s0;
+        dif += d0 * d0 + d1 * d1;
+        prev = s1;
       }
+      this.lastSample = prev;
       const acc = acc0 + acc1;
       const ms = acc / (hopIn * 1073741824);
       frameEnergy += 0.5 * ms;
@@ -147,7 +157,8 @@ export class SpeakerAnalyzer {
       bands[0] = e[0];
       bands[1] = e[1];
       bands[2] = e[2];
-      bands[3] = ms;
+      bands[3] = this.hasHighBand ? dif / (hopIn * 1073741824) : 0;
+      bands[4] = ms;
       const levelDb = ms > 1e-10 ? 10 * Math.log10(ms) : -100;
       vad.measure(bands);
       if (k === 0) {

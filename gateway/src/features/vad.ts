@@ -10,7 +10,13 @@
  * cannot fake. The absolute gate keeps near-silent room tone from counting as talk (the corpus
  * labels count speech from -50 dBFS, a sensible "inaudible" line for 16-bit capture).
  */
-export const VAD_BANDS = 3; // the three band-pass bands of band-filters.ts
+/**
+ * Evidence bands: the three band-pass bands of band-filters.ts, then the energy of the first
+ * difference of the full-rate input (a +6 dB/octave tilt: mostly what lies above 4 kHz, where
+ * fricatives live and pink/brown noise is weak; 0 for 8 kHz input). Measured on the corpus at 10 dB
+ * SNR it lifted F1 from 0.970 to 0.978.
+ */
+export const VAD_BANDS = 4;
 /** floors tracked: the bands, then the full-band hop energy (`bands[VAD_BANDS]`, for edge padding) */
 export const FLOOR_TRACKS = VAD_BANDS + 1;
 /** most padding the segmenter may add to each edge of a region, hops */
