@@ -87,7 +87,9 @@ async function main() {
   // BENCH_SYNC_COMMIT=off shows what the commit fsync of this machine's disk costs (not a production setting)
   if (process.env.BENCH_SYNC_COMMIT === 'off') await admin.unsafe(`ALTER DATABASE ${dbName} SET synchronous_commit = off`);
   const dbUrl = ADMIN_URL.replace(/\/[^/]*$/, `/${dbName}`);
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve'], {
+  // BENCH_PROFILE=<dir>: write a V8 CPU profile of the server process there
+  const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', fileURLToPath(import.meta.url), '--serve'], {
     env: { ...process.env, BENCH_DATABASE_URL: dbUrl }, stdio: ['ignore', 'pipe', 'inherit'],
   });
   try {

@@ -3,6 +3,7 @@
  * looked up on every request so revocation is immediate). Both become a `Principal`.
  */
 import type Koa from 'koa';
+import { createSecretKey } from 'node:crypto';
 import koaJwt from 'koa-jwt';
 import { AppError } from '../../../shared/src/errors.ts';
 import type { Role } from '../../../shared/src/api/common.ts';
@@ -22,7 +23,8 @@ function bearer(ctx: Koa.Context): string | null {
 
 export function requireAuth(deps: Pick<ControlDeps, 'db' | 'jwtSecret' | 'limiters'>): Koa.Middleware<ControlState> {
   const jwt = koaJwt({
-    secret: Buffer.from(deps.jwtSecret),
+    // a KeyObject: jsonwebtoken otherwise tries createPublicKey (and throws) on every verification
+    secret: createSecretKey(Buffer.from(deps.jwtSecret)) as unknown as Buffer,
     key: 'user',
     passthrough: true,
     audience: ACCESS_AUDIENCE,
