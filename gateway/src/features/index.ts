@@ -25,9 +25,11 @@
  * const summary = fa.summary(sessionNowMs);           // at session end -> features.summary bus event
  * ```
  *
- * Frames of a participant should arrive in order at 20 ms steps of `tMs`; gaps (muted, agent not
+ * Frames of a participant should arrive in order at 20 ms steps of `tMs`; up to 80 ms of arrival
+ * jitter is absorbed (the frame goes right after the previous one), longer gaps (muted, agent not
  * speaking) are silence, and a participant with no frames for 300 ms is taken as silent, so an agent
- * whose audio only flows while it talks needs nothing special. Participants on different connections
+ * whose audio only flows while it talks needs nothing special. The steadiest clock for a caller is
+ * the audio's own: first-frame arrival time + 20 ms per frame since, re-based after a real gap. Participants on different connections
  * are aligned on `tMs` (10 ms resolution). Conversation measures (talk time, overlap, interruptions)
  * are final ~0.6 s after the audio (300 ms segment delay + 300 ms idle slack); `speaking` and
  * `level_dbfs` in the live event are immediate. Nudges go to humans only.
