@@ -35,6 +35,8 @@ export interface ElevenLabsStandInOptions {
   chunkMs?: number;
   /** send a ping every this many ms (0 = only when `ping()` is called) */
   pingIntervalMs?: number;
+  /** relay-bench mode: every user_audio_chunk comes straight back as an `audio` event (agent formats must match) */
+  loopback?: boolean;
 }
 
 export interface ElevenLabsConnection {
@@ -87,7 +89,7 @@ function rate(f: ElevenLabsFormat): number {
 class Conn {
   readonly rec: ElevenLabsConnection;
   private readonly agent: ElevenLabsAgent;
-  private readonly opts: { userTranscript: string; chunkMs: number };
+  private readonly opts: { userTranscript: string; chunkMs: number; loopback: boolean };
   private readonly script: Script;
   private readonly vad: EnergyVad;
   private started = false;
@@ -98,7 +100,7 @@ class Conn {
   private pingTimer: NodeJS.Timeout | null = null;
   private pingSentAt = new Map<number, number>();
 
-  constructor(ws: WebSocket, agentId: string, url: string, agent: ElevenLabsAgent, opts: { userTranscript: string; chunkMs: number; pingIntervalMs: number }, script: Script) {
+  constructor(ws: WebSocket, agentId: string, url: string, agent: ElevenLabsAgent, opts: { userTranscript: string; chunkMs: number; pingIntervalMs: number; loopback: boolean }, script: Script) {
     this.agent = agent;
     this.opts = opts;
     this.script = script;
@@ -146,9 +148,16 @@ class Conn {
       return;
     }
     if (typeof msg.user_audio_chunk === 'string') {
-      this.rec.messages.push({ user_audio_chunk: Buffer.byteLength(msg.user_audio_chunk, 'base64') });
+      if (!this.opts.loopback) this.rec.messages.push({ user_audio_chunk: Buffer.byteLength(msg.user_audio_chunk, 'base64') });
       if (!this.started) {
         this.fail(1008, 'conversation_initiation_client_data must be the first message', 'invalid_message');
+        return;
+      }
+      if (this.opts.loopback) {
+        const n = Buffer.byteLength(msg.user_audio_chunk, 'base64');
+        this.rec.audioBytes[enc(this.rec.inputFormat)] += n;
+        this.rec.audioOutBytes[enc(this.rec.outputFormat)] += n;
+        sendWs(this.rec.ws, { type: 'audio', audio_event: { audio_base_64: msg.user_audio_chunk, event_id: this.nextEventId() } });
         return;
       }
       return this.audio(Buffer.from(msg.user_audio_chunk, 'base64'));
@@ -292,7 +301,7 @@ class Conn {
 export async function startElevenLabsStandIn(options: ElevenLabsStandInOptions = {}): Promise<ElevenLabsStandIn> {
   const apiKey = options.apiKey ?? 'xi-test-standin';
   const agents = options.agents ?? { agent_public: {}, agent_private: { private: true } };
-  const opts = { userTranscript: options.userTranscript ?? 'Hello there, can you hear me?', chunkMs: options.chunkMs ?? 100, pingIntervalMs: options.pingIntervalMs ?? 0 };
+  const opts = { userTranscript: options.userTranscript ?? 'Hello there, can you hear me?', chunkMs: options.chunkMs ?? 100, pingIntervalMs: options.pingIntervalMs ?? 0, loopback: options.loopback ?? false };
   const script = new Script(options.script);
   const signatures = new Map<string, string>(); // signature -> agent id
   const signedUrlsIssued: string[] = [];

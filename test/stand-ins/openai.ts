@@ -25,6 +25,11 @@ export interface OpenAIStandInOptions {
   userTranscript?: string;
   /** milliseconds of audio per `response.output_audio.delta` (default 100) */
   chunkMs?: number;
+  /**
+   * Relay-bench mode: every append comes straight back as an output audio delta of one endless
+   * response (no VAD, nothing recorded but byte counts), so a bench measures the gateway, not a script.
+   */
+  loopback?: boolean;
 }
 
 interface Item {
@@ -125,6 +130,7 @@ function rateOf(enc: Encoding): number {
 class Conn {
   readonly rec: OpenAIConnection;
   private readonly opts: Required<Omit<OpenAIStandInOptions, 'script'>>;
+  private loop: { responseId: string; itemId: string } | null = null;
   private readonly script: Script;
   private inputEnc: Encoding = 'pcm16';
   private outputEnc: Encoding = 'pcm16';
@@ -200,6 +206,10 @@ class Conn {
       case 'input_audio_buffer.append':
         return this.append(evt.audio, clientId);
       case 'input_audio_buffer.commit':
+        if (this.opts.loopback) {
+          this.send({ type: 'input_audio_buffer.committed', item_id: pid('item'), previous_item_id: this.lastItemId });
+          return;
+        }
         return this.commit(clientId);
       case 'input_audio_buffer.clear':
         this.bufferMs = 0;
@@ -210,6 +220,7 @@ class Conn {
       case 'conversation.item.truncate':
         return this.truncate(evt, clientId);
       case 'response.create':
+        if (this.opts.loopback) return; // the endless loopback response is the only one
         if (this.active !== null) {
           this.error('conversation_already_has_active_response', `Conversation already has an active response in progress: ${this.active.id}. Wait until the response is finished before creating a new one.`, null, clientId);
           return;
@@ -289,6 +300,7 @@ class Conn {
       this.error('missing_required_parameter', "Missing required parameter: 'audio'.", 'audio', clientId);
       return;
     }
+    if (this.opts.loopback) return this.loopback(audio);
     const bytes = Buffer.from(audio, 'base64');
     this.rec.audioBytes[this.inputEnc] += bytes.length;
     this.rec.rawIn.push(bytes);
@@ -313,6 +325,26 @@ class Conn {
         if (td?.create_response !== false && this.active === null) void this.runTurn(this.script.next());
       }
     }
+  }
+
+  private loopback(audio: string): void {
+    const n = Buffer.byteLength(audio, 'base64');
+    this.rec.audioBytes[this.inputEnc] += n;
+    if (this.inputEnc !== this.outputEnc) {
+      this.error('invalid_value', 'loopback needs the same input and output format', null, null);
+      return;
+    }
+    let loop = this.loop;
+    if (loop === null) {
+      loop = { responseId: pid('resp'), itemId: pid('item') };
+      this.loop = loop;
+      this.items.set(loop.itemId, { id: loop.itemId, role: 'assistant', audioMs: 0, transcript: '' });
+      this.send({ type: 'response.created', response: { object: 'realtime.response', id: loop.responseId, status: 'in_progress', output: [], usage: null } });
+      this.send({ type: 'response.output_item.added', response_id: loop.responseId, output_index: 0, item: { id: loop.itemId, type: 'message', role: 'assistant', status: 'in_progress', content: [] } });
+    }
+    this.rec.audioOutBytes[this.outputEnc] += n;
+    this.items.get(loop.itemId)!.audioMs += (n * 1000) / (rateOf(this.outputEnc) * (this.outputEnc === 'pcm16' ? 2 : 1));
+    this.rec.ws.send('{"type":"response.output_audio.delta","event_id":"' + pid('event') + '","response_id":"' + loop.responseId + '","item_id":"' + loop.itemId + '","output_index":0,"content_index":0,"delta":"' + audio + '"}');
   }
 
   private commit(clientId: string | null): void {
@@ -496,7 +528,7 @@ class Conn {
 
 export async function startOpenAIStandIn(options: OpenAIStandInOptions = {}): Promise<OpenAIStandIn> {
   const apiKey = options.apiKey ?? 'sk-test-standin';
-  const opts = { apiKey, userTranscript: options.userTranscript ?? 'Hello there, can you hear me?', chunkMs: options.chunkMs ?? 100 };
+  const opts = { apiKey, userTranscript: options.userTranscript ?? 'Hello there, can you hear me?', chunkMs: options.chunkMs ?? 100, loopback: options.loopback ?? false };
   const script = new Script(options.script);
   const conns: Conn[] = [];
   const connections: OpenAIConnection[] = [];

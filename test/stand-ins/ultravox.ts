@@ -19,6 +19,8 @@ export interface UltravoxStandInOptions {
   script?: Turn[];
   userTranscript?: string;
   chunkMs?: number;
+  /** relay-bench mode: every binary frame comes straight back (input and output rates must match) */
+  loopback?: boolean;
 }
 
 export interface UltravoxCall {
@@ -70,14 +72,14 @@ class Conn {
   readonly rec: UltravoxConnection;
   private readonly vad: EnergyVad;
   private readonly script: Script;
-  private readonly opts: { userTranscript: string; chunkMs: number };
+  private readonly opts: { userTranscript: string; chunkMs: number; loopback: boolean };
   private ordinal = 0;
   private lastFrameAt = 0;
   private speaking: { cancelled: boolean } | null = null;
   private playingUntil = 0;
   private waitingTool: string | null = null;
 
-  constructor(ws: WebSocket, call: UltravoxCall, opts: { userTranscript: string; chunkMs: number }, script: Script) {
+  constructor(ws: WebSocket, call: UltravoxCall, opts: { userTranscript: string; chunkMs: number; loopback: boolean }, script: Script) {
     this.script = script;
     this.opts = opts;
     this.rec = {
@@ -107,6 +109,11 @@ class Conn {
       this.rec.binaryFrames++;
       if ((data.length & 1) === 1) this.rec.oddFrames++;
       this.rec.audioBytesIn += data.length;
+      if (this.opts.loopback) {
+        this.rec.audioBytesOut += data.length;
+        this.rec.ws.send(data);
+        return;
+      }
       const pcm = decode(data, 'pcm16');
       this.rec.audioIn.push(pcm);
       for (const ev of this.vad.push(pcm)) {
@@ -226,7 +233,7 @@ class Conn {
 
 export async function startUltravoxStandIn(options: UltravoxStandInOptions = {}): Promise<UltravoxStandIn> {
   const apiKey = options.apiKey ?? 'uv-test-standin';
-  const opts = { userTranscript: options.userTranscript ?? 'Hello there, can you hear me?', chunkMs: options.chunkMs ?? 20 };
+  const opts = { userTranscript: options.userTranscript ?? 'Hello there, can you hear me?', chunkMs: options.chunkMs ?? 20, loopback: options.loopback ?? false };
   const script = new Script(options.script);
   const calls: UltravoxCall[] = [];
   const conns: Conn[] = [];
@@ -295,7 +302,7 @@ export async function startUltravoxStandIn(options: UltravoxStandInOptions = {})
         const c = new Conn(ws, call, opts, script);
         conns.push(c);
         connections.push(c.rec);
-        if (call.body.firstSpeaker === 'FIRST_SPEAKER_AGENT' && call.priorCallId === null) void c.runTurn(script.next());
+        if (call.body.firstSpeaker === 'FIRST_SPEAKER_AGENT' && call.priorCallId === null && !opts.loopback) void c.runTurn(script.next());
       });
     },
   });
