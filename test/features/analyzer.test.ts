@@ -188,3 +188,42 @@ t.test('caller frames arriving in jittery 100 ms bursts keep their timeline', as
   t.equal(p.turns, 2);
   t.ok(Math.abs(s.duration_s - 10) < 0.3, `duration ${s.duration_s}`);
 });
+
+t.test('a session without audio still yields a valid event and summary', async (t) => {
+  const fa = new ConversationAnalyzer({ sampleRate: 8000 });
+  fa.addParticipant('caller', 'human');
+  fa.addParticipant('agent', 'agent');
+  const ev = FeaturesEvent.parse(fa.snapshot(250));
+  t.same(ev.participants.map((p) => [p.participant, p.speaking, p.talk_time_s]), [['caller', false, 0], ['agent', false, 0]]);
+  t.same(fa.takeNudges(250), []);
+  const s = FeaturesSummary.parse(fa.summary(1000));
+  t.equal(s.participants.length, 2);
+  t.equal(s.participants[0].speaking_rate_syll_per_s, null);
+  t.equal(s.participants[0].pitch, null);
+  t.equal(s.response_gaps.count, 0);
+  t.same(s.nudges, { SLOW_DOWN: 0, LET_THEM_FINISH: 0, SPEAK_UP: 0, GIVE_SPACE: 0 });
+});
+
+t.test('one who holds the floor gets GIVE_SPACE (8 kHz session)', async (t) => {
+  const rate = 8000;
+  const fa = new ConversationAnalyzer({ sampleRate: rate });
+  const ia = fa.addParticipant('ann', 'human');
+  const ib = fa.addParticipant('ben', 'human');
+  const a = new Int16Array(rate * 60);
+  const b = new Int16Array(rate * 60);
+  const turnA = syllableTrain(rate, 10, 4, 200, 9000);
+  const turnB = syllableTrain(rate, 1.4, 4, 120, 9000); // 10.3-11.7 s of each 12 s: no overlap
+  for (let k = 0; k < 5; k++) {
+    place(a, turnA, rate, 12 * k);
+    place(b, turnB, rate, 12 * k + 10.3);
+  }
+  const { nudges } = drive(fa, [a, b], [ia, ib]);
+  const gs = nudges.filter((n) => n.kind === 'GIVE_SPACE');
+  t.ok(gs.length >= 1, JSON.stringify(nudges.map((n) => `${n.participant}:${n.kind}@${n.t_ms}`)));
+  t.ok(gs.every((n) => n.participant === 'ann'), 'only the one holding the floor');
+  t.ok(gs[0].reason.value > 0.85 && gs[0].reason.value < 0.95, `share ${gs[0].reason.value} (10 s of every 11.4 s of talk)`);
+  t.equal(gs[0].intensity, 3);
+  t.ok(gs[0].t_ms >= 30000, `needs 30 s of talk in the window first (${gs[0].t_ms} ms)`);
+  t.notOk(nudges.some((n) => n.participant === 'ben'));
+  t.same(nudges.map((n) => n.kind).filter((k) => k !== 'GIVE_SPACE'), [], 'no other rule holds');
+});
