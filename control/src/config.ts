@@ -93,6 +93,12 @@ export const ControlConfigSchema = z.object({
   GATEWAY_HEARTBEAT_TTL_MS: envInt(15_000),
   /** how often the control plane looks for lost gateway pods */
   GATEWAY_WATCH_INTERVAL_MS: envInt(5000),
+  /** webhooks out: first retry after ~this (exponential, with jitter), given up (dead) after WEBHOOK_MAX_AGE_MS */
+  WEBHOOK_BACKOFF_BASE_MS: envInt(10_000),
+  WEBHOOK_MAX_AGE_MS: envInt(24 * 3600 * 1000),
+  WEBHOOK_TIMEOUT_MS: envInt(10_000),
+  /** how often the delivery job looks for due deliveries */
+  WEBHOOK_POLL_MS: envInt(1000),
 });
 
 export type ControlConfig = z.infer<typeof ControlConfigSchema>;

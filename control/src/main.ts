@@ -1,7 +1,7 @@
 /**
  * Standalone control plane (`npm run start:control`): config from the environment; the Redis bus when
  * REDIS_URL is set (gateway events consumed, commands published, lost gateway pods watched), the
- * in-process bus otherwise.
+ * in-process bus otherwise; webhooks out delivered from the outbox.
  */
 import { createLogger } from '../../shared/src/logger.ts';
 import { createBus } from '../../shared/src/bus/index.ts';
@@ -9,6 +9,7 @@ import { loadControlConfig } from './config.ts';
 import { startControl } from './server.ts';
 import { startEventConsumer } from './jobs/event-consumer.ts';
 import { startGatewayWatch } from './jobs/gateway-watch.ts';
+import { startWebhookDelivery } from './jobs/webhook-delivery.ts';
 
 const config = loadControlConfig(process.env);
 const logger = createLogger('control', config.LOG_LEVEL);
@@ -17,9 +18,10 @@ const bus = createBus({
   consumer: config.BUS_CONSUMER, consumerOptions: { claimIdleMs: config.BUS_CLAIM_IDLE_MS },
   heartbeatTtlMs: config.GATEWAY_HEARTBEAT_TTL_MS, clientName: 'control',
 }, logger.child({ svc: 'bus' }));
-const control = await startControl({ config, commands: bus.commands, logger });
-const consumer = startEventConsumer(bus.events, { db: control.db, bus: bus.commands, config, log: logger });
-const watch = startGatewayWatch(bus.registry, control.db, logger, config.GATEWAY_WATCH_INTERVAL_MS);
+const control = await startControl({ config, commands: bus.commands, logger, registry: bus.registry });
+const consumer = startEventConsumer(bus.events, { db: control.db, bus: bus.commands, config, log: logger, webhooks: config });
+const watch = startGatewayWatch(bus.registry, control.db, logger, config.GATEWAY_WATCH_INTERVAL_MS, config);
+const webhooks = startWebhookDelivery(control.db, config, logger, config.WEBHOOK_POLL_MS);
 logger.info({ url: control.url, docs: `${control.url}/docs`, bus: bus.kind }, 'control plane listening');
 process.stdout.write(`control plane listening on ${control.url} (docs: ${control.url}/docs)\n`);
 
@@ -31,6 +33,7 @@ async function stop(signal: string) {
   const timer = setTimeout(() => process.exit(1), 10_000);
   timer.unref();
   watch.stop();
+  webhooks.stop();
   consumer.stop();
   await bus.close();
   await control.close();

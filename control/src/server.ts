@@ -6,7 +6,7 @@ import http from 'node:http';
 import type Koa from 'koa';
 import type postgres from 'postgres';
 import { createLogger, type Logger } from '../../shared/src/logger.ts';
-import type { CommandBus } from '../../shared/src/bus/index.ts';
+import type { CommandBus, GatewayRegistry } from '../../shared/src/bus/index.ts';
 import type { SigningKey } from '../../shared/src/token.ts';
 import type { ControlConfig } from './config.ts';
 import { createSql, withCredentials, type Db } from './db/client.ts';
@@ -30,7 +30,7 @@ export interface ControlHandle {
   close(): Promise<void>;
 }
 
-export async function startControl(opts: { config: Readonly<ControlConfig>; commands: CommandBus; logger?: Logger; signingKey?: SigningKey }): Promise<ControlHandle> {
+export async function startControl(opts: { config: Readonly<ControlConfig>; commands: CommandBus; logger?: Logger; signingKey?: SigningKey; registry?: GatewayRegistry }): Promise<ControlHandle> {
   const { config } = opts;
   const logger = opts.logger ?? createLogger('control', config.LOG_LEVEL);
   const cleanups: Array<() => Promise<void>> = [];
@@ -69,7 +69,7 @@ export async function startControl(opts: { config: Readonly<ControlConfig>; comm
     const limiters = await createLimiters(config, logger);
     cleanups.push(() => limiters.close());
 
-    const { app } = createApp({ config, db, bus: opts.commands, logger, signingKey, jwtSecret, limiters });
+    const { app } = createApp({ config, db, bus: opts.commands, logger, signingKey, jwtSecret, limiters, registry: opts.registry });
     cleanups.push(startRetentionSchedule(db, config, logger)); // no-op unless RETENTION_INTERVAL_MIN > 0
     const server = http.createServer(app.callback());
     server.keepAliveTimeout = 65_000; // longer than typical load-balancer idle timeouts

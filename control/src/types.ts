@@ -1,7 +1,7 @@
 /** Types shared by the control plane's middleware, routes and services (the single import point). */
 import type Koa from 'koa';
 import type { Logger } from '../../shared/src/logger.ts';
-import type { CommandBus } from '../../shared/src/bus/index.ts';
+import type { CommandBus, GatewayRegistry } from '../../shared/src/bus/index.ts';
 import type { SigningKey } from '../../shared/src/token.ts';
 import type { Permission, Role } from '../../shared/src/api/common.ts';
 import type { ControlConfig } from './config.ts';
@@ -38,6 +38,8 @@ export interface ControlDeps {
   signingKey: SigningKey;
   jwtSecret: Uint8Array;
   limiters: Limiters;
+  /** gateway pod registry for GET /v1/ops/gateways (absent: the route answers 503) */
+  registry?: GatewayRegistry;
 }
 
 export function actorOf(ctx: ControlContext): Actor {

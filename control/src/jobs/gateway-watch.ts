@@ -11,8 +11,9 @@ import type { Logger } from '../../../shared/src/logger.ts';
 import type { GatewayRegistry } from '../../../shared/src/bus/index.ts';
 import type { Db } from '../db/client.ts';
 import { failSessionsOfPod } from '../services/gateway-events.ts';
+import type { WebhookConfig } from '../services/webhooks-out.ts';
 
-export function startGatewayWatch(registry: GatewayRegistry, db: Db, log: Logger, intervalMs: number): { stop(): void; runOnce(): Promise<number> } {
+export function startGatewayWatch(registry: GatewayRegistry, db: Db, log: Logger, intervalMs: number, webhooks?: WebhookConfig): { stop(): void; runOnce(): Promise<number> } {
   const l = log.child({ job: 'gateway-watch' });
   let running: Promise<number> | null = null;
   const runOnce = (): Promise<number> => {
@@ -20,7 +21,7 @@ export function startGatewayWatch(registry: GatewayRegistry, db: Db, log: Logger
       let n = 0;
       try {
         for (const pod of await registry.expiredPods()) {
-          const failed = await failSessionsOfPod(db, pod.pod_id);
+          const failed = await failSessionsOfPod(db, pod.pod_id, webhooks);
           n += failed.length;
           l.warn({ pod_id: pod.pod_id, last_heartbeat: new Date(pod.last_heartbeat).toISOString(), sessions: failed.length }, 'gateway pod lost; its sessions failed with gateway_lost');
           await registry.ackExpired(pod.pod_id);

@@ -19,9 +19,12 @@ import { webhookInRoutes } from './webhooks-in.ts';
 import { toolRoutes } from './tools.ts';
 import { dataSubjectRoutes } from './data-subjects.ts';
 import { webAppRoutes } from './web-app.ts';
+import { opsRoutes } from './ops.ts';
+import { webhookRoutes } from './webhooks.ts';
 
 export const ROUTERS: ReadonlyArray<(b: RouteBuilder) => Router<ControlState>> = [
   healthRoutes, authRoutes, userRoutes, apiKeyRoutes, consentRoutes, auditRoutes, sessionRoutes,
   billingRoutes, webAppRoutes,
   usageRoutes, reportRoutes, phoneNumberRoutes, twilioRoutes, callRoutes, webhookInRoutes, toolRoutes, dataSubjectRoutes,
+  opsRoutes, webhookRoutes,
 ];

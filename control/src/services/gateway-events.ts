@@ -22,6 +22,7 @@ import { recordUsage, sessionTenant } from './billing.ts';
 import { markSessionEnded } from './sessions.ts';
 import { appendTranscript } from './transcripts.ts';
 import { storeFeaturesSummary } from './reports.ts';
+import { enqueueWebhook, type WebhookConfig } from './webhooks-out.ts';
 
 export interface GatewayEventDeps {
   db: Db;
@@ -29,8 +30,8 @@ export interface GatewayEventDeps {
   bus: CommandBus;
   config: Readonly<ControlConfig>;
   log: Logger;
-  /** after a session.ended was applied for the first time (webhooks-out enqueue) */
-  onSessionEnded?: (e: { tenantId: string; sessionId: string; reason: string; eventId: string }) => Promise<void>;
+  /** queue `session.ended` / `report.ready` webhooks (outbox; once per session) */
+  webhooks?: WebhookConfig;
 }
 
 export type ApplyOutcome = 'applied' | 'duplicate' | 'skipped' | 'unknown_session';
@@ -71,13 +72,16 @@ async function applyOne(deps: GatewayEventDeps, ev: GatewayEvent): Promise<Apply
     case 'features.summary': {
       const r = await storeFeaturesSummary(deps.db, ev.session_id, ev.summary);
       if (!r.stored) deps.log.warn({ event_id: ev.id, issues: r.issues }, 'features summary does not match the schema; not stored');
+      if (r.stored && deps.webhooks) {
+        const tenantId = await tenantOf(deps.db, ev.session_id);
+        await enqueueWebhook(deps.db, deps.webhooks, tenantId, 'report.ready', `report.ready:${ev.session_id}`, { session_id: ev.session_id });
+      }
       return r.stored ? 'applied' : 'skipped';
     }
     case 'session.ended': {
       const tenantId = await tenantOf(deps.db, ev.session_id);
       const changed = await markSessionEnded(deps.db, { tenantId, sessionId: ev.session_id, reason: ev.reason, at: new Date(ev.ts) });
-      // the webhook fires for the first session.ended of a session, whoever ended it (the outbox dedupes by event id)
-      if (deps.onSessionEnded) await deps.onSessionEnded({ tenantId, sessionId: ev.session_id, reason: ev.reason, eventId: ev.id });
+      if (deps.webhooks) await announceEnded(deps.db, deps.webhooks, tenantId, ev.session_id);
       return changed ? 'applied' : 'duplicate';
     }
     case 'tool.call':
@@ -91,12 +95,24 @@ async function tenantOf(db: Db, sessionId: string): Promise<string> {
   return t;
 }
 
+/** the `session.ended` webhook, once per session whoever ended it (gateway, watch, operator), with its final state */
+export async function announceEnded(db: Db, webhooks: WebhookConfig, tenantId: string, sessionId: string): Promise<void> {
+  const [s] = await withTenant(db, tenantId, (tx) => tx<{ status: string; end_reason: string | null; ended_at: Date | null }[]>`
+    select status, end_reason, ended_at from sessions where tenant_id = ${tenantId} and id = ${sessionId}`);
+  if (!s) return;
+  await enqueueWebhook(db, webhooks, tenantId, 'session.ended', `session.ended:${sessionId}`,
+    { session_id: sessionId, status: s.status, reason: s.end_reason, ended_at: s.ended_at?.toISOString() ?? null });
+}
+
 /** Sessions live on a pod whose heartbeat expired: fail them with `gateway_lost` (billed up to their last tick). */
-export async function failSessionsOfPod(db: Db, podId: string): Promise<string[]> {
+export async function failSessionsOfPod(db: Db, podId: string, webhooks?: WebhookConfig): Promise<string[]> {
   const rows = await db.sql<{ id: string; tenant_id: string }[]>`select id, tenant_id from live_sessions_on_pod(${podId})`;
   const failed: string[] = [];
   for (const r of rows) {
-    if (await markSessionEnded(db, { tenantId: r.tenant_id, sessionId: r.id, reason: 'gateway_lost' })) failed.push(r.id);
+    if (await markSessionEnded(db, { tenantId: r.tenant_id, sessionId: r.id, reason: 'gateway_lost' })) {
+      failed.push(r.id);
+      if (webhooks) await announceEnded(db, webhooks, r.tenant_id, r.id);
+    }
   }
   return failed;
 }
