@@ -1,7 +1,8 @@
 /**
- * The provider conformance suite (conformance.ts) run against every adapter: echo, openai (PCM 24 kHz
- * for native clients, μ-law passthrough for Twilio), elevenlabs (pcm_16000 and ulaw_8000 agents) and
- * ultravox (24 kHz native, 8 kHz Twilio), each against its stand-in.
+ * The provider conformance suite (conformance.ts) run against every adapter: echo (PCM 24 kHz and
+ * μ-law), openai (PCM 24 kHz for native clients, μ-law passthrough for Twilio), elevenlabs
+ * (pcm_16000 and ulaw_8000 agents) and ultravox (24 kHz native, 8 kHz Twilio), each against its
+ * stand-in.
  */
 import t from 'tap';
 import { runConformance } from './conformance.ts';
@@ -10,6 +11,7 @@ import { echoTarget, elevenLabsTarget, openAITarget, ultravoxTarget } from './ta
 const only = process.env.CONFORMANCE_ONLY;
 const targets = [
   echoTarget('web'),
+  echoTarget('twilio'),
   openAITarget('web'),
   openAITarget('twilio'),
   elevenLabsTarget('pcm_16000', 'web'),
