@@ -37,6 +37,12 @@ t.test('two gateway pods: terminate, credit exhaustion, drain, SIGKILL', async (
   }, 10_000, 100);
   const [pod] = await sql<{ gateway_pod: string }[]>`select gateway_pod from sessions where id = ${sTerm.id}`;
   t.equal(pod!.gateway_pod, 'gw-b', "the session's record names the pod holding it");
+  await waitUntil('both pods heartbeating their session counts', async () => {
+    const pods = (await rich.ok('GET', '/v1/ops/gateways')).data as Array<{ pod_id: string; sessions: number; draining: boolean }>;
+    const by = Object.fromEntries(pods.map((p) => [p.pod_id, p]));
+    return by['gw-a']?.sessions === 3 && by['gw-b']?.sessions === 3 && !by['gw-a'].draining;
+  }, 5000, 100);
+  t.pass('GET /v1/ops/gateways lists both pods with their live session counts');
 
   // operator terminate -> command over Redis -> gw-b ends it; the client sees the reason within 1 s
   await rich.ok('POST', `/v1/sessions/${sTerm.id}/terminate`);
