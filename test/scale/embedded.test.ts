@@ -20,6 +20,8 @@ t.test('embedded start: one process, in-process bus, usage applied', async (t) =
   const gw = /gateway\s+(ws:\/\/\S+)/.exec(out)?.[1];
   t.ok(api && gw, 'banner names the API and the gateway');
   const tenant = await signupTenant(api!);
+  const pods = (await tenant.ok('GET', '/v1/ops/gateways')).data as Array<{ pod_id: string; address: string }>;
+  t.match(pods, [{ pod_id: 'gw-local', address: gw }], 'the embedded gateway is in the registry');
   const s = await openSession(tenant, gw!);
   await streamSpeech(s.client, 2.5);
   s.client.ws.close(1000, 'done');
