@@ -57,6 +57,20 @@ export class Decimator {
     const on = this.outLength;
     if (m === 1) {
       for (let k = 0; k < on; k++) out[k] = w[k];
+    } else if (m === 3) {
+      // 24 kHz, the common rate: unrolled (13 taps), ~3x faster than the loop in a profile
+      const h0 = h[0], h1 = h[1], h2 = h[2], h3 = h[3], h4 = h[4], h5 = h[5], h6 = h[6];
+      for (let k = 0; k < on; k++) {
+        const b = k * 3;
+        out[k] = h6 * w[b + 6] + h0 * (w[b] + w[b + 12]) + h1 * (w[b + 1] + w[b + 11]) + h2 * (w[b + 2] + w[b + 10]) +
+          (h3 * (w[b + 3] + w[b + 9]) + h4 * (w[b + 4] + w[b + 8]) + h5 * (w[b + 5] + w[b + 7]));
+      }
+    } else if (m === 2) {
+      const h0 = h[0], h1 = h[1], h2 = h[2], h3 = h[3], h4 = h[4];
+      for (let k = 0; k < on; k++) {
+        const b = k * 2;
+        out[k] = h4 * w[b + 4] + h0 * (w[b] + w[b + 8]) + h1 * (w[b + 1] + w[b + 7]) + (h2 * (w[b + 2] + w[b + 6]) + h3 * (w[b + 3] + w[b + 5]));
+      }
     } else {
       // half = 2m is even for every factor; two accumulators keep two add chains in flight
       const half = (taps - 1) >> 1;
