@@ -511,18 +511,12 @@ export function realtimeBehavior(ctx: TransportContext): WebSocketBehavior<Realt
       const conn = new RealtimeConnection(ws, ctx);
       ws.getUserData().conn = conn;
       ctx.sockets.add(conn);
-      // Not from inside `open`: a send there, while the async upgrade is still corked, intermittently
-      // got the fresh socket closed with 1006 (measured: ~1 in 3 runs of realtime-endpoint.test.ts).
-      setImmediate(startRealtime, conn);
+      conn.start();
     },
     message: onRealtimeMessage,
     drain: onRealtimeDrain,
     close: onRealtimeClose,
   };
-}
-
-function startRealtime(conn: RealtimeConnection): void {
-  conn.start();
 }
 
 function onRealtimeMessage(ws: WebSocket<RealtimeUserData>, message: ArrayBuffer, isBinary: boolean): void {
