@@ -15,7 +15,8 @@
  * Live speaker features are off by default here (`--features on` adds them): the ws baseline does no
  * analysis, and their own cost is measured by bench:features.
  *
- * --find-capacity searches the most sessions with p99 <= 5 ms and no lost frame, for both servers,
+ * --find-capacity searches the most sessions with p99 <= 5 ms and no lost frame (a failed count is
+ * measured again once, --retries), for both servers,
  * then measures the gateway at half its capacity. Results: Markdown table (stdout) or JSON (--json).
  */
 import os from 'node:os';
@@ -42,10 +43,11 @@ interface Args {
   p99LimitMs: number;
   features: boolean;
   nice: number;
+  retries: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { sessions: 50, transport: 'native', provider: 'echo', findCapacity: false, json: false, durationS: 8, warmupS: 2, clients: 1, only: null, p99LimitMs: 5, features: false, nice: 0 };
+  const a: Args = { sessions: 50, transport: 'native', provider: 'echo', findCapacity: false, json: false, durationS: 8, warmupS: 2, clients: 1, only: null, p99LimitMs: 5, features: false, nice: 0, retries: 1 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = argv[i + 1];
@@ -67,6 +69,7 @@ function parseArgs(argv: string[]): Args {
       a.features = v === 'on';
       i++;
     } else if (k === '--nice') (a.nice = Number(v)), i++;
+    else if (k === '--retries') (a.retries = Math.max(0, Number(v))), i++;
     else if (k === '--p99-limit') (a.p99LimitMs = Number(v)), i++;
     else if (k === '--only') {
       if (v !== 'gateway' && v !== 'baseline') throw new Error('--only is gateway or baseline');
@@ -178,15 +181,28 @@ async function trial(server: ServerProc, target: TrialResult['target'], n: numbe
   return res;
 }
 
+/**
+ * One session count, judged: on a shared machine a single scheduler stall decides a p99, so a failed
+ * count is measured once more (`--retries`, default 1) and passes if a repeat passes. Every run is
+ * reported.
+ */
+async function judged(server: ServerProc, target: TrialResult['target'], n: number, args: Args, key: SigningKey, trials: TrialResult[]): Promise<boolean> {
+  for (let attempt = 0; attempt <= args.retries; attempt++) {
+    const r = await trial(server, target, n, args, key);
+    trials.push(r);
+    if (r.ok) return true;
+    if (r.lost > 0 || r.connected < n) return false; // loss is not noise
+  }
+  return false;
+}
+
 /** doubling, then bisection to within ~10%: the largest passing session count */
 async function findCapacity(server: ServerProc, target: TrialResult['target'], args: Args, key: SigningKey, trials: TrialResult[]): Promise<number> {
   let lo = 0;
   let hi = 0;
   let n = Math.max(10, args.sessions);
   for (;;) {
-    const r = await trial(server, target, n, args, key);
-    trials.push(r);
-    if (r.ok) {
+    if (await judged(server, target, n, args, key, trials)) {
       lo = n;
       if (n >= 2000) return lo;
       n *= 2;
@@ -197,9 +213,7 @@ async function findCapacity(server: ServerProc, target: TrialResult['target'], a
   }
   while (hi - lo > Math.max(5, lo * 0.1)) {
     const mid = Math.round((lo + hi) / 2);
-    const r = await trial(server, target, mid, args, key);
-    trials.push(r);
-    if (r.ok) lo = mid;
+    if (await judged(server, target, mid, args, key, trials)) lo = mid;
     else hi = mid;
   }
   return lo;
