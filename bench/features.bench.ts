@@ -59,32 +59,33 @@ interface Timing {
   wall: number;
 }
 
-function benchSpeaker(x24: Int16Array, rate: FeatureSampleRate, reps = 5): Timing {
+/** One timed pass over a track: CPU and wall microseconds per frame per participant. */
+type Pass = () => { cpu: number; wall: number };
+
+function time(frames: number, body: () => void): { cpu: number; wall: number } {
+  const c0 = cpuUs();
+  const t0 = process.hrtime.bigint();
+  body();
+  const wall = Number(process.hrtime.bigint() - t0) / 1000;
+  return { cpu: (cpuUs() - c0) / frames, wall: wall / frames };
+}
+
+function speakerPass(x24: Int16Array, rate: FeatureSampleRate): Pass {
   const x = rerate(x24, 24000, rate);
   const fs = rate / 50;
   const frames = Math.floor(x.length / fs);
   const views: Int16Array[] = [];
   for (let f = 0; f < frames; f++) views.push(x.subarray(f * fs, (f + 1) * fs));
-  const cpu: number[] = [];
-  const wall: number[] = [];
-  for (let r = 0; r < reps + 1; r++) {
+  return () => {
     const an = new SpeakerAnalyzer(rate);
     an.begin(0);
-    const c0 = cpuUs();
-    const t0 = process.hrtime.bigint();
-    for (let f = 0; f < frames; f++) an.processFrame(views[f]);
-    const dt = Number(process.hrtime.bigint() - t0) / 1000;
-    const dc = cpuUs() - c0;
-    if (r > 0) {
-      // first run warms the JIT
-      wall.push(dt / frames);
-      cpu.push(dc / frames);
-    }
-  }
-  return { cpu: Math.min(...cpu), cpuMedian: median(cpu), wall: median(wall) };
+    return time(frames, () => {
+      for (let f = 0; f < frames; f++) an.processFrame(views[f]);
+    });
+  };
 }
 
-function benchConversation(reps = 5): Timing {
+function conversationPass(): Pass {
   const fs = 480;
   const frames = Math.floor(Math.min(cleanA.length, cleanB.length) / fs);
   const va: Int16Array[] = [];
@@ -93,27 +94,36 @@ function benchConversation(reps = 5): Timing {
     va.push(cleanA.subarray(f * fs, (f + 1) * fs));
     vb.push(cleanB.subarray(f * fs, (f + 1) * fs));
   }
-  const cpu: number[] = [];
-  const wall: number[] = [];
-  for (let r = 0; r < reps + 1; r++) {
+  return () => {
     const fa = new ConversationAnalyzer({ sampleRate: 24000 });
     const a = fa.addParticipant('a', 'human');
     const b = fa.addParticipant('b', 'human');
-    const c0 = cpuUs();
-    const t0 = process.hrtime.bigint();
-    for (let f = 0; f < frames; f++) {
-      fa.pushFrame(a, va[f], f * 20);
-      fa.pushFrame(b, vb[f], f * 20);
-      if (Math.floor(((f + 1) * 20) / 250) > Math.floor((f * 20) / 250)) fa.tick(Math.floor(((f + 1) * 20) / 250) * 250);
-    }
-    const dt = Number(process.hrtime.bigint() - t0) / 1000;
-    const dc = cpuUs() - c0;
-    if (r > 0) {
-      wall.push(dt / (frames * 2));
-      cpu.push(dc / (frames * 2));
+    return time(frames * 2, () => {
+      for (let f = 0; f < frames; f++) {
+        fa.pushFrame(a, va[f], f * 20);
+        fa.pushFrame(b, vb[f], f * 20);
+        if (Math.floor(((f + 1) * 20) / 250) > Math.floor((f * 20) / 250)) fa.tick(Math.floor(((f + 1) * 20) / 250) * 250);
+      }
+    });
+  };
+}
+
+/**
+ * Runs the passes round-robin (`reps` timed rounds after one warm-up round), so a change in machine
+ * load hits every case alike instead of whichever case happened to run then.
+ */
+function roundRobin(passes: Pass[], reps = 5): Timing[] {
+  const cpu: number[][] = passes.map(() => []);
+  const wall: number[][] = passes.map(() => []);
+  for (let r = 0; r <= reps; r++) {
+    for (let i = 0; i < passes.length; i++) {
+      const t = passes[i]();
+      if (r === 0) continue; // warm-up: JIT
+      cpu[i].push(t.cpu);
+      wall[i].push(t.wall);
     }
   }
-  return { cpu: Math.min(...cpu), cpuMedian: median(cpu), wall: median(wall) };
+  return passes.map((_, i) => ({ cpu: Math.min(...cpu[i]), cpuMedian: median(cpu[i]), wall: median(wall[i]) }));
 }
 
 /**
@@ -161,15 +171,20 @@ async function allocation(loops: number, control: boolean): Promise<{ frames: nu
   return { frames: n, bytesPerFrame: (after - before) / n, gcs };
 }
 
-const rows: { case: string; rate: number; cpu_us_per_frame: number; cpu_median_us_per_frame: number; wall_us_per_frame: number }[] = [];
-const row = (c: string, rate: number, t: Timing): void => {
-  rows.push({ case: c, rate, cpu_us_per_frame: t.cpu, cpu_median_us_per_frame: t.cpuMedian, wall_us_per_frame: t.wall });
-};
+const cases: { name: string; rate: number; pass: Pass }[] = [];
 for (const rate of [8000, 16000, 24000, 48000] as FeatureSampleRate[]) {
-  row('SpeakerAnalyzer, corpus speech (clean)', rate, benchSpeaker(cleanA, rate));
-  row('SpeakerAnalyzer, speech + pink noise 10 dB', rate, benchSpeaker(noisyA, rate));
+  cases.push({ name: 'SpeakerAnalyzer, corpus speech (clean)', rate, pass: speakerPass(cleanA, rate) });
+  cases.push({ name: 'SpeakerAnalyzer, speech + pink noise 10 dB', rate, pass: speakerPass(noisyA, rate) });
 }
-row('ConversationAnalyzer, 2 participants, pushFrame + 250 ms tick (per participant)', 24000, benchConversation());
+cases.push({ name: 'ConversationAnalyzer, 2 participants, pushFrame + 250 ms tick (per participant)', rate: 24000, pass: conversationPass() });
+const timings = roundRobin(cases.map((c) => c.pass));
+const rows = cases.map((c, i) => ({
+  case: c.name,
+  rate: c.rate,
+  cpu_us_per_frame: timings[i].cpu,
+  cpu_median_us_per_frame: timings[i].cpuMedian,
+  wall_us_per_frame: timings[i].wall,
+}));
 const alloc = await allocation(150, false);
 const control = await allocation(150, true);
 
