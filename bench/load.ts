@@ -104,10 +104,12 @@ function pct(sorted: Int32Array, p: number): number {
 }
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
+const freshRss = new Map<number, number>();
 
 async function trial(server: ServerProc, target: TrialResult['target'], n: number, args: Args, key: SigningKey): Promise<TrialResult> {
   const pid = server.child.pid!;
-  const rssIdle = rssMb(pid);
+  // RSS never shrinks back between trials, so "idle" is the fresh process's, taken once
+  const rssIdle = freshRss.get(pid) ?? rssMb(pid);
   const tokens: string[] = [];
   for (let i = 0; i < n; i++) {
     tokens.push(await mintSessionToken({
@@ -238,6 +240,7 @@ async function main(): Promise<void> {
       }, root)
       : await startServer('baseline', 'bench/baselines/ws-relay.ts', {}, root);
     try {
+      freshRss.set(server.child.pid!, rssMb(server.child.pid!));
       log(`${target}: ${server.url} (pid ${server.child.pid})`);
       if (args.findCapacity) {
         capacity[target] = await findCapacity(server, target, args, key, trials);
