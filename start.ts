@@ -9,6 +9,8 @@ import { loadGatewayConfig } from './gateway/src/config.ts';
 import { startGateway } from './gateway/src/server.ts';
 import { InProcessCommandBus, InProcessEventBus, InProcessGatewayRegistry } from './shared/src/bus/index.ts';
 import { createLogger } from './shared/src/logger.ts';
+import { randomToken } from './shared/src/ids.ts';
+import { loadProvidersConfig } from './gateway/src/providers/config.ts';
 import { startEventConsumer } from './control/src/jobs/event-consumer.ts';
 import { startWebhookDelivery } from './control/src/jobs/webhook-delivery.ts';
 
@@ -22,6 +24,8 @@ const gatewayConfig = loadGatewayConfig(process.env);
 const controlConfig = loadControlConfig({
   ...process.env,
   PUBLIC_GATEWAY_URL: process.env.PUBLIC_GATEWAY_URL ?? `ws://127.0.0.1:${gatewayConfig.GATEWAY_PORT}`,
+  // the gateway's credential for POST /internal/tools: one per run unless configured
+  CONTROL_SERVICE_TOKEN: process.env.CONTROL_SERVICE_TOKEN || randomToken(32),
 });
 const control = await startControl({ config: controlConfig, commands, registry, logger: log.child({ svc: 'control' }) });
 // gateway events (session state, usage -> ledger, transcripts, features) applied as the Redis consumer would
@@ -33,6 +37,12 @@ const gateway = await startGateway({
   commands,
   events,
   logger: log.child({ svc: 'gateway' }),
+  // provider keys from the environment (OPENAI_API_KEY, ...); tool calls go to this control plane
+  providers: loadProvidersConfig({
+    ...process.env,
+    TOOLS_BASE_URL: process.env.TOOLS_BASE_URL ?? control.url,
+    GATEWAY_SERVICE_TOKEN: controlConfig.CONTROL_SERVICE_TOKEN,
+  }),
 });
 
 // the one gateway shows up in GET /v1/ops/gateways as a pod would

@@ -11,6 +11,7 @@ import { createBus } from '../../shared/src/bus/index.ts';
 import { loadGatewayConfig } from './config.ts';
 import { createGatewayLogger } from './log.ts';
 import { startGateway } from './server.ts';
+import { loadProvidersConfig } from './providers/config.ts';
 
 async function main(): Promise<void> {
   const config = loadGatewayConfig(process.env);
@@ -33,7 +34,7 @@ async function main(): Promise<void> {
     heartbeatMs: config.GATEWAY_HEARTBEAT_MS, heartbeatTtlMs: config.GATEWAY_HEARTBEAT_TTL_MS,
     clientName: `gateway:${config.GATEWAY_POD_ID}`,
   }, logger.child({ svc: 'bus' }));
-  const gw = await startGateway({ config, jwks, logger, commands: bus.commands, events: bus.events });
+  const gw = await startGateway({ config, jwks, logger, commands: bus.commands, events: bus.events, providers: loadProvidersConfig(process.env) });
   let draining = false;
   const podId = config.GATEWAY_POD_ID;
   const address = config.GATEWAY_PUBLIC_URL ?? gw.url;

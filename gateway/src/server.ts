@@ -18,6 +18,10 @@ import type { AnalyzerFactory } from './session/types.ts';
 import { conversationAnalyzers } from './session/analyzers.ts';
 import { nativeBehavior, type TransportContext } from './transports/native.ts';
 import { twilioBehavior } from './transports/twilio.ts';
+import { realtimeBehavior } from './transports/realtime.ts';
+import { registerRemoteProviders } from './providers/remote.ts';
+import { httpToolHandler, ToolDispatcher } from './providers/tools.ts';
+import type { ProvidersConfig } from './providers/config.ts';
 import { writeProblem } from './transports/upgrade.ts';
 
 export interface GatewayOptions {
@@ -28,6 +32,8 @@ export interface GatewayOptions {
   logger?: Logger;
   /** per-session conversation analysis; the features engine unless GATEWAY_FEATURES=false, or null for none */
   analyzers?: AnalyzerFactory | null;
+  /** remote provider settings (base URLs, keys, tools endpoint); without it only `echo` is available */
+  providers?: ProvidersConfig;
 }
 
 export interface GatewayHandle {
@@ -58,7 +64,12 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
   let registry: SessionRegistry | null = null;
   const metrics = new GatewayMetrics({ defaultMetrics: true, bufferedBytes: () => registry?.bufferedBytes() ?? 0 });
   const pacer = new Pacer(config.GATEWAY_PACE_TICK_MS);
-  registry = new SessionRegistry({ config, metrics, pacer, events: opts.events ?? null, logger, analyzers: opts.analyzers !== undefined ? opts.analyzers : config.GATEWAY_FEATURES ? conversationAnalyzers : null });
+  const providers = opts.providers;
+  if (providers !== undefined) registerRemoteProviders(providers);
+  const tools = providers?.TOOLS_BASE_URL && providers.GATEWAY_SERVICE_TOKEN
+    ? new ToolDispatcher(httpToolHandler({ baseUrl: providers.TOOLS_BASE_URL, serviceToken: providers.GATEWAY_SERVICE_TOKEN }), providers.TOOL_TIMEOUT_MS, logger.child({ svc: 'tools' }))
+    : null;
+  registry = new SessionRegistry({ config, metrics, pacer, events: opts.events ?? null, logger, tools, analyzers: opts.analyzers !== undefined ? opts.analyzers : config.GATEWAY_FEATURES ? conversationAnalyzers : null });
   let draining = false;
   const ctx: TransportContext = {
     verifier: createTokenVerifier(opts.jwks),
@@ -75,6 +86,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
   const app = uws.App();
   app.ws('/v1/audio', nativeBehavior(ctx));
   app.ws('/v1/twilio/media', twilioBehavior(ctx));
+  app.ws('/v1/realtime', realtimeBehavior(ctx));
   app.get('/healthz', (res) => {
     res.writeHeader('content-type', 'application/json').end('{"status":"ok"}');
   });

@@ -163,7 +163,7 @@ t.test('tools: dispatcher outcomes and the control-plane HTTP handler', async (t
   const h = new ToolDispatcher(httpToolHandler({ baseUrl: `http://127.0.0.1:${port}/`, serviceToken: 'svc-secret' }), 2000);
   const ok = await h.run({ callId: 'c1', name: 'natal_chart', arguments: '{"date":"1990-01-01"}' }, ctx);
   t.same([ok.ok, ok.output], [true, '{"sun":"Leo"}']);
-  t.same(seen[0], { url: '/internal/tools/natal_chart', auth: 'Bearer svc-secret', body: { args: { date: '1990-01-01' }, session_id: 's', tenant_id: 'tn', participant: 'p', call_id: 'c1', provider: 'openai' } });
+  t.same(seen[0], { url: '/internal/tools/natal_chart', auth: 'Bearer svc-secret', body: { args: { date: '1990-01-01' }, session_id: 's', call_id: 'c1' } });
   const missing = await h.run({ callId: 'c2', name: 'nope', arguments: '{}' }, ctx);
   t.same(parseToolOutput(missing.output), { ok: false, message: 'unknown tool' });
 });

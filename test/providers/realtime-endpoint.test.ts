@@ -45,7 +45,7 @@ async function startEndpoint(): Promise<Endpoint> {
   let registry: SessionRegistry | null = null;
   const metrics = new GatewayMetrics({ defaultMetrics: false, bufferedBytes: () => registry?.bufferedBytes() ?? 0 });
   const pacer = new Pacer(config.GATEWAY_PACE_TICK_MS);
-  registry = new SessionRegistry({ config, metrics, pacer, events: null, logger, analyzers: null });
+  registry = new SessionRegistry({ config, metrics, pacer, events: null, logger, analyzers: null, tools: null });
   const ctx: TransportContext = {
     verifier: createTokenVerifier(jwksOf(key)), registry, metrics, trustProxy: false, isDraining: () => false, config, pacer, logger, sockets: new Set(),
   };

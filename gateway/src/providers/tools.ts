@@ -14,6 +14,8 @@
  */
 import type { Logger } from '../../../shared/src/logger.ts';
 import type { ToolCall } from './types.ts';
+import type { z } from 'zod';
+import type { ToolCallRequest } from '../../../shared/src/api/tools.ts';
 
 export type ToolOutcome = { result: unknown } | { error: string };
 
@@ -113,7 +115,7 @@ export interface HttpToolHandlerOptions {
 
 /**
  * The production handler: `POST {baseUrl}/internal/tools/:name` with JSON
- * `{args, session_id, tenant_id, participant, call_id, provider}`; a 2xx body `{result}` is the result,
+ * `ToolCallRequest` `{args, session_id, call_id}`; a 2xx body `{result}` is the result,
  * anything else (problem JSON `{error:{code,message}}`, network failure) an error outcome.
  */
 export function httpToolHandler(opts: HttpToolHandlerOptions): ToolHandler {
@@ -122,7 +124,8 @@ export function httpToolHandler(opts: HttpToolHandlerOptions): ToolHandler {
     const res = await fetch(`${base}/internal/tools/${encodeURIComponent(name)}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${opts.serviceToken}` },
-      body: JSON.stringify({ args, session_id: ctx.sessionId, tenant_id: ctx.tenantId, participant: ctx.participant, call_id: ctx.callId, provider: ctx.provider }),
+      // the control plane's request schema (shared/src/api/tools.ts); it derives the tenant from the session
+      body: JSON.stringify({ args: (args ?? {}) as Record<string, unknown>, session_id: ctx.sessionId, call_id: ctx.callId } satisfies z.input<typeof ToolCallRequest>),
       signal: ctx.signal,
     });
     const text = await res.text();

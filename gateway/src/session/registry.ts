@@ -3,6 +3,7 @@
  * creation on first join, bus commands, and the periodic usage and features ticks (one timer each for
  * the whole gateway, not one per session).
  */
+import type { ToolDispatcher } from '../providers/tools.ts';
 import type { ErrorCode } from '../../../shared/src/errors.ts';
 import type { SessionClaims } from '../../../shared/src/token.ts';
 import type { CommandBus, EventBus, GatewayCommand, EndReason } from '../../../shared/src/bus/index.ts';
@@ -22,6 +23,8 @@ export interface RegistryDeps {
   events: EventBus | null;
   logger: Logger;
   analyzers: AnalyzerFactory | null;
+  /** runs provider tool calls (control plane `/internal/tools`); null: tools are refused */
+  tools: ToolDispatcher | null;
 }
 
 /** how many ended session ids are remembered so a stale token cannot restart a finished session */

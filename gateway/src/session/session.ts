@@ -7,6 +7,7 @@
  * clear every playout and the clients' buffers, tell the provider how much was heard, and drop late
  * audio of the interrupted response. The session implements ProviderSink itself: no per-event closures.
  */
+import { errorOutput, type ToolDispatcher } from '../providers/tools.ts';
 import { newId } from '../../../shared/src/ids.ts';
 import { ERRORS, type ErrorCode } from '../../../shared/src/errors.ts';
 import type { SessionClaims } from '../../../shared/src/token.ts';
@@ -28,6 +29,7 @@ export interface SessionDeps {
   events: EventBus | null;
   logger: Logger;
   analyzers: AnalyzerFactory | null;
+  tools: ToolDispatcher | null;
   onEnded(session: Session): void;
 }
 
@@ -60,6 +62,8 @@ export class Session implements ProviderSink {
   private readonly providerUsage: ProviderUsage = {};
   /** participants that were ever connected (usage counts departed ones too) */
   private readonly allParticipantsEver: Participant[] = [];
+  /** aborts tool calls still running when the session ends */
+  private readonly toolAbort = new AbortController();
 
   constructor(claims: SessionClaims, provider: Provider, deps: SessionDeps) {
     this.id = claims.sid;
@@ -259,10 +263,20 @@ export class Session implements ProviderSink {
   }
 
   onToolCall(call: ToolCall): void {
-    // Tool execution belongs to the control plane's tools service (a later issue); until a session
-    // is wired to it, the provider is told plainly that the tool cannot run, so it does not wait.
-    this.log.warn({ tool: call.name }, 'tool call with no tool runner');
-    this.provider.toolResult(call.callId, JSON.stringify({ error: 'tools are not enabled on this gateway' }));
+    const tools = this.deps.tools;
+    if (tools === null) {
+      // No control plane to run tools (TOOLS_BASE_URL unset): tell the provider plainly so it does not wait.
+      this.log.warn({ tool: call.name }, 'tool call with no tool runner');
+      this.provider.toolResult(call.callId, errorOutput('tools are not enabled on this gateway'));
+      return;
+    }
+    const ctx = { sessionId: this.id, tenantId: this.tenantId, participant: this.participants[0]?.id ?? '', provider: this.claims.provider };
+    // run() never rejects: a failed or timed-out tool becomes an error result and the call goes on
+    void tools.run(call, ctx, this.toolAbort.signal).then((r) => {
+      if (this.ended) return;
+      this.provider.toolResult(call.callId, r.output);
+      this.publish({ type: 'tool.call', ...this.base(), name: call.name, ok: r.ok, duration_ms: r.durationMs });
+    });
   }
 
   onUsage(usage: ProviderUsage): void {
@@ -358,6 +372,7 @@ export class Session implements ProviderSink {
     this.ended = true;
     this.endReason = reason;
     clearTimeout(this.maxTimer);
+    this.toolAbort.abort();
     if (!this.providerClosedAt) this.providerClosedAt = performance.now();
     const totals = this.usage();
     const parts = this.participants.splice(0);
