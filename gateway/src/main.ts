@@ -34,7 +34,9 @@ async function main(): Promise<void> {
     heartbeatMs: config.GATEWAY_HEARTBEAT_MS, heartbeatTtlMs: config.GATEWAY_HEARTBEAT_TTL_MS,
     clientName: `gateway:${config.GATEWAY_POD_ID}`,
   }, logger.child({ svc: 'bus' }));
-  const gw = await startGateway({ config, jwks, logger, commands: bus.commands, events: bus.events, providers: loadProvidersConfig(process.env) });
+  // without Redis a lone gateway has no consumer for its events: publish none rather than queue them forever
+  const events = bus.kind === 'redis' ? bus.events : undefined;
+  const gw = await startGateway({ config, jwks, logger, commands: bus.commands, events, providers: loadProvidersConfig(process.env) });
   let draining = false;
   const podId = config.GATEWAY_POD_ID;
   const address = config.GATEWAY_PUBLIC_URL ?? gw.url;
