@@ -15,7 +15,7 @@ import type { EventBus, EndReason, UsageTotals, GatewayEvent } from '../../../sh
 import type { Logger } from '../../../shared/src/logger.ts';
 import { mixSaturating } from '../audio/pcm.ts';
 import type { Provider, ProviderSink, ProviderUsage, ToolCall } from '../providers/types.ts';
-import type { GatewayMetrics } from '../metrics.ts';
+import { RELAY_SAMPLE, type GatewayMetrics } from '../metrics.ts';
 import type { GatewayConfig } from '../config.ts';
 import { FormatConverter, int16Of, bytesOf } from './format-converter.ts';
 import { Participant } from './participant.ts';
@@ -53,6 +53,7 @@ export class Session implements ProviderSink {
   private providerClosedAt = 0;
   private reported: UsageTotals = { seconds_in: 0, seconds_out: 0, provider_seconds: 0 };
   private tickSeq = 0;
+  private relaySeq = 0;
   private readonly maxTimer: NodeJS.Timeout;
   private analyzer: SessionAnalyzer | null = null;
   private agentAnalyzerIndex = -1;
@@ -139,10 +140,11 @@ export class Session implements ProviderSink {
 
   /** caller audio of any length in the participant's client format */
   pushCallerAudio(p: Participant, bytes: Uint8Array): void {
-    const t0 = performance.now();
+    const sample = (++this.relaySeq & (RELAY_SAMPLE - 1)) === 0;
+    const t0 = sample ? performance.now() : 0;
     p.inReframer.push(bytes);
     for (let f = p.inReframer.next(); f !== null; f = p.inReframer.next()) this.callerFrame(p, f);
-    this.deps.metrics.relayIn.observe((performance.now() - t0) / 1000);
+    if (sample) this.deps.metrics.relayIn.observe((performance.now() - t0) / 1000);
   }
 
   private callerFrame(p: Participant, frame: Uint8Array): void {
@@ -220,7 +222,8 @@ export class Session implements ProviderSink {
       this.lateFramesDropped++;
       return;
     }
-    const t0 = performance.now();
+    const sample = (++this.relaySeq & (RELAY_SAMPLE - 1)) === 0;
+    const t0 = sample ? performance.now() : 0;
     if (responseId !== this.currentResponse) {
       this.currentResponse = responseId;
       for (const p of this.participants) {
@@ -234,7 +237,7 @@ export class Session implements ProviderSink {
       if (dropped > 0) p.counters.dropped.inc(dropped);
       pacer.kick(p.playout);
     }
-    this.deps.metrics.relayOut.observe((performance.now() - t0) / 1000);
+    if (sample) this.deps.metrics.relayOut.observe((performance.now() - t0) / 1000);
   }
 
   onResponseDone(responseId: string): void {
