@@ -29,7 +29,7 @@ export const ControlConfigSchema = z.object({
   AUTH_RATE_LIMIT_PER_MIN: envInt(30),
   /** requests per API key per minute */
   API_KEY_RATE_LIMIT_PER_MIN: envInt(6000),
-  PUBLIC_GATEWAY_URL: z.string().url().default('ws://127.0.0.1:8080'),
+  PUBLIC_GATEWAY_URL: z.string().url().default('ws://127.0.0.1:8081'), // the gateway's default port
   /** private ES256 JWK (JSON). Absent => generated once and kept in DATA_DIR/signing-key.json */
   CONTROL_SIGNING_JWK: optionalString,
   /** HS256 secret for user access tokens (>= 32 chars). Absent => generated once into DATA_DIR/jwt-secret */
