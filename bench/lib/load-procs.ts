@@ -33,6 +33,10 @@ export interface ServerProc {
 export async function startServer(name: string, script: string, env: Record<string, string>, cwd: string): Promise<ServerProc> {
   const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   applyNice(child.pid);
+  // never leave a server behind, whatever way the bench exits
+  process.once('exit', () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
   const url = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });
     rl.on('line', (line) => {
