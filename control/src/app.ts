@@ -17,6 +17,10 @@ import { buildOpenApi } from './openapi.ts';
 
 export const API_VERSION = '1.0.0';
 
+/** Inbound provider webhooks whose bodies (post-call transcripts and analysis) exceed the API limit. */
+const LARGE_BODY_PATHS = new Set(['/v1/webhooks/elevenlabs']);
+const WEBHOOK_BODY_LIMIT = '5mb';
+
 export function createApp(deps: ControlDeps): { app: Koa<ControlState>; openapi: Record<string, unknown> } {
   const app = new Koa<ControlState>({ proxy: deps.config.TRUST_PROXY });
   app.silent = true; // errors are logged by the error boundary, once, with the request id
@@ -33,7 +37,11 @@ export function createApp(deps: ControlDeps): { app: Koa<ControlState>; openapi:
     maxAge: 600,
   }) as unknown as Koa.Middleware<ControlState>);
   app.use(jsonOnly());
-  app.use(bodyParser({ enableTypes: ['json'], jsonLimit: deps.config.BODY_LIMIT, extendTypes: { json: ['application/json', 'application/*+json'] } }) as unknown as Koa.Middleware<ControlState>);
+  // Provider webhooks carry whole post-call transcripts: they get a larger limit than API requests.
+  const jsonTypes = { json: ['application/json', 'application/*+json'] };
+  const apiBody = bodyParser({ enableTypes: ['json'], jsonLimit: deps.config.BODY_LIMIT, extendTypes: jsonTypes }) as unknown as Koa.Middleware<ControlState>;
+  const webhookBody = bodyParser({ enableTypes: ['json'], jsonLimit: WEBHOOK_BODY_LIMIT, extendTypes: jsonTypes }) as unknown as Koa.Middleware<ControlState>;
+  app.use((ctx, next) => (LARGE_BODY_PATHS.has(ctx.path) ? webhookBody(ctx, next) : apiBody(ctx, next)));
 
   // one root router so 405 (allowedMethods) sees every resource's routes
   const builder = new RouteBuilder(deps);

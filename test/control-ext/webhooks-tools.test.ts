@@ -54,6 +54,12 @@ t.test('webhooks, tools, openapi over HTTP', async (t) => {
     t.notOk((row!.ciphertext as Buffer).includes(Buffer.from('zebra')), 'encrypted at rest');
     const report = await c.req('GET', `/v1/sessions/${s.session_id}/report`, { token: owner.access });
     t.equal(report.body.post_call.available, true);
+    // a long call's post-call payload is far past the API's 100 kB body limit and still accepted
+    const turns = Array.from({ length: 3000 }, (_, i) => `{"role":"${i % 2 ? 'agent' : 'user'}","message":"turn ${i} of a long consultation about the natal chart"}`).join(',');
+    const big = `{"type":"post_call_transcription","event_timestamp":1700000001,"data":{"conversation_id":"conv_big","conversation_initiation_client_data":{"dynamic_variables":{"switchboard_session_id":"${s.session_id}"}},"transcript":[${turns}],"analysis":{"call_successful":"success"}}}`;
+    t.ok(big.length > 200_000);
+    const bigRes = await hook(big, signed(big));
+    t.equal(bigRes.status, 200, JSON.stringify(bigRes.body));
     const oneByte = body.replace('success', 'succesS');
     t.equal((await hook(oneByte, signed(body))).status, 403, 'one byte changed');
     const old = Math.floor(Date.now() / 1000) - 31 * 60;

@@ -15,7 +15,7 @@ export function webhookInRoutes(b: RouteBuilder) {
     summary: 'ElevenLabs post-call webhook: ElevenLabs-Signature (t=..,v0=HMAC-SHA256 over "t.rawbody", 30 min window) verified over the raw body',
   }, async (ctx) => {
     // the signature covers the bytes sent, never a re-serialisation of the parsed JSON
-    const raw = await readRawBody(ctx as never, 1024 * 1024);
+    const raw = await readRawBody(ctx as never, 5 * 1024 * 1024); // as app.ts WEBHOOK_BODY_LIMIT
     requireElevenLabsSignature(d.config.ELEVENLABS_WEBHOOK_SECRET, ctx.get('elevenlabs-signature') || undefined, raw);
     const parsed = ElevenLabsPostCall.safeParse(ctx.request.body);
     if (!parsed.success) throw new AppError('VALIDATION_FAILED', 'not an ElevenLabs webhook payload');
