@@ -150,7 +150,11 @@ t.test('web app: sign up, consent, echo session with live features, report in hi
   await guest.goto(href!);
   t.match(await guest.locator('#guest-consent').textContent() ?? '', /processes my voice/, 'the guest sees the consent text');
   await guest.getByRole('button', { name: /I agree/ }).click();
-  await guest.waitForFunction(() => (window as unknown as { switchboard: PageState }).switchboard.started, null, { timeout: 15_000 });
+  // a second page opening the fake microphone and an AudioWorklet is slow on a loaded 2-core CI box
+  await guest.waitForFunction(() => (window as unknown as { switchboard: PageState }).switchboard.started, null, { timeout: 40_000 }).catch(async (e: Error) => {
+    const why = { state: await state(guest).catch(() => null), status: await guest.locator('#status').textContent().catch(() => null), flash: await guest.locator('#flash').textContent().catch(() => null) };
+    throw new Error(`the guest's call did not start: ${e.message} ${JSON.stringify(why)}`);
+  });
   const g = await state(guest);
   t.match(g.participant ?? '', /^guest-/, `guest joined as ${g.participant}`);
   t.equal(g.sessionId, null, 'the guest never signed in (the token is all it has)');
