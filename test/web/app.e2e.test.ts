@@ -149,12 +149,26 @@ t.test('web app: sign up, consent, echo session with live features, report in hi
   guest.on('pageerror', (e) => pageErrors.push(`guest: ${e.message}`));
   await guest.goto(href!);
   t.match(await guest.locator('#guest-consent').textContent() ?? '', /processes my voice/, 'the guest sees the consent text');
+  // Known, unresolved: under CI load the gateway sometimes closes a new socket with 1006 right at the
+  // upgrade (seen with several uWS apps in one process; see the session note). A real client retries a
+  // connection that never opened, so the guest rejoins once when that is what happened.
+  const guestStarted = () => guest.waitForFunction(() => {
+    const s = (window as unknown as { switchboard: PageState & { endedReason: string | null } }).switchboard;
+    return s.started || s.endedReason !== null;
+  }, null, { timeout: 40_000 }).then(() => state(guest));
   await guest.getByRole('button', { name: /I agree/ }).click();
-  // a second page opening the fake microphone and an AudioWorklet is slow on a loaded 2-core CI box
-  await guest.waitForFunction(() => (window as unknown as { switchboard: PageState }).switchboard.started, null, { timeout: 40_000 }).catch(async (e: Error) => {
-    const why = { state: await state(guest).catch(() => null), status: await guest.locator('#status').textContent().catch(() => null), flash: await guest.locator('#flash').textContent().catch(() => null) };
-    throw new Error(`the guest's call did not start: ${e.message} ${JSON.stringify(why)}`);
-  });
+  let joined = await guestStarted();
+  if (!joined.started && /1006/.test(joined.endedReason ?? '')) {
+    t.comment(`guest socket closed before opening (${joined.endedReason}); rejoining once`);
+    await guest.goto('about:blank');
+    await guest.goto(href!);
+    await guest.getByRole('button', { name: /I agree/ }).click();
+    joined = await guestStarted();
+  }
+  if (!joined.started) {
+    const why = { state: joined, status: await guest.locator('#status').textContent().catch(() => null), flash: await guest.locator('#flash').textContent().catch(() => null) };
+    throw new Error(`the guest's call did not start: ${JSON.stringify(why)}`);
+  }
   const g = await state(guest);
   t.match(g.participant ?? '', /^guest-/, `guest joined as ${g.participant}`);
   t.equal(g.sessionId, null, 'the guest never signed in (the token is all it has)');
