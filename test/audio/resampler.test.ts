@@ -1,4 +1,5 @@
 import t from 'tap';
+import { MAX_DELAY_MS, PROTOTYPE_SPECS } from '../../gateway/src/audio/fir-prototype-specs.ts';
 import { Resampler, SAMPLE_RATES, resamplerDesign, type SampleRate } from '../../gateway/src/audio/resampler.ts';
 import {
   FULL_SCALE_SINE_RMS,
@@ -90,6 +91,19 @@ t.test('group delay stated and <= 2.5 ms; measured delay matches', async (t) => 
     dphi = Math.atan2(Math.sin(dphi), Math.cos(dphi));
     t.ok(Math.abs(dphi) < 1e-3, `${from}->${to} phase error ${dphi.toExponential(2)} rad`);
   }
+});
+
+t.test('each pair runs the longest prototype of its ratio that fits the delay budget', async (t) => {
+  for (const [from, to] of PAIRS) {
+    const d = resamplerDesign(from, to);
+    const rate = from * d.up;
+    const fitting = PROTOTYPE_SPECS.filter((s) => s.ratio === d.ratio && ((s.length - 1) / 2 / rate) * 1000 <= MAX_DELAY_MS);
+    t.equal(d.length, Math.max(...fitting.map((s) => s.length)), `${from}->${to}: ${d.length} taps at ${rate} Hz`);
+  }
+  // the 48 kHz-intermediate pairs are the ones with room for the deep design
+  t.equal(resamplerDesign(24000, 16000).length, 131);
+  t.equal(resamplerDesign(16000, 48000).length, 131);
+  t.equal(resamplerDesign(8000, 24000).length, 99);
 });
 
 t.test('passband: sines up to 0.85 x the lower Nyquist within 0.1 dB', async (t) => {

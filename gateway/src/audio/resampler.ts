@@ -3,13 +3,15 @@
  *
  * Design (per (from, to) pair, computed once and cached module-wide):
  * - ratio L/M = to/from reduced; the prototype low-pass runs at the intermediate rate F = from*L = to*M;
- * - the prototype is one of three linear-phase designs (fir-prototype-specs.ts, generated into
+ * - the prototype is one of four linear-phase designs (fir-prototype-specs.ts, generated into
  *   fir-prototypes.ts): transition band 0.85 .. 1.15 of the lower Nyquist, designed by weighted least
  *   squares + Lawson iteration (near-equiripple). A Kaiser-windowed sinc of the lengths the 2.5 ms delay
  *   budget allows reaches ~90 dB; relaxing the passband from Kaiser's 0.0003 dB to ~0.03 dB buys
  *   113-116 dB of stopband with shorter filters (67/99/207 taps), i.e. aliases and images stay below
- *   half an LSB of PCM16 and the group delay is 2.06-2.15 ms for pairs involving 8 kHz, ~1 ms for
- *   16 kHz pairs and 0.69 ms for 24<->48 kHz. Measured in tests and bench/audio.bench.ts.
+ *   half an LSB of PCM16. Each pair takes the longest design of its ratio that fits the 2.5 ms budget at
+ *   its intermediate rate: 16<->24k and 16<->48k run at 48 kHz and get 131 taps (-150 dB, 1.35 ms).
+ *   Group delay is 2.06-2.15 ms for pairs involving 8 kHz, 1.35 ms for 16<->24k and 16<->48k and
+ *   0.69 ms for 24<->48 kHz. Measured in tests and bench/audio.bench.ts.
  * - the L phases are stored reversed and zero-padded to a multiple of 8 taps in one flat coefficient
  *   table, so each output sample is a plain dot product against a Float32 history buffer; that loop runs
  *   in a small WebAssembly SIMD kernel (fir-kernel.ts), f32 arithmetic, ~6x the speed of scalar JS.
@@ -27,6 +29,8 @@
 
 import { firArena, type ArenaBlock, type FirArena } from './fir-arena.ts';
 import { FIR_TAP_MULTIPLE } from './fir-kernel.ts';
+import type { PrototypeSpec } from './fir-design.ts';
+import { MAX_DELAY_MS, PROTOTYPE_SPECS, prototypeKey } from './fir-prototype-specs.ts';
 import { PROTOTYPE_HALVES } from './fir-prototypes.ts';
 
 export type SampleRate = 8000 | 16000 | 24000 | 48000;
@@ -70,6 +74,20 @@ export interface ResamplerDesign {
 
 const designCache = new Map<number, ResamplerDesign>();
 
+/**
+ * The longest prototype of this ratio whose group delay at `rate` (the intermediate rate) fits
+ * MAX_DELAY_MS: longer means a deeper stopband, and the delay is what the budget limits.
+ */
+function choosePrototype(ratio: number, rate: number): PrototypeSpec {
+  let best: PrototypeSpec | null = null;
+  for (const spec of PROTOTYPE_SPECS) {
+    if (spec.ratio !== ratio || ((spec.length - 1) / 2 / rate) * 1000 > MAX_DELAY_MS) continue;
+    if (best === null || spec.length > best.length) best = spec;
+  }
+  if (best === null) throw new RangeError(`Resampler: no prototype of ratio ${ratio} fits ${MAX_DELAY_MS} ms at ${rate} Hz`);
+  return best;
+}
+
 /** The filter design for a rate pair (cached). Exposed for tests and the bench. */
 export function resamplerDesign(fromRate: number, toRate: number): ResamplerDesign {
   const key = fromRate * 1_000_000 + toRate;
@@ -80,7 +98,7 @@ export function resamplerDesign(fromRate: number, toRate: number): ResamplerDesi
   const down = fromRate / g;
   const rate = fromRate * up;
   const ratio = rate / (Math.min(fromRate, toRate) / 2);
-  const half = PROTOTYPE_HALVES[ratio];
+  const half = PROTOTYPE_HALVES[prototypeKey(choosePrototype(ratio, rate))];
   if (half === undefined) throw new RangeError(`Resampler: no prototype for ${fromRate} -> ${toRate} (ratio ${ratio})`);
   const length = half.length * 2 - 1;
   const center = half.length - 1;
