@@ -108,15 +108,6 @@ export async function appendLedger(tx: Tx, tenantId: string, actor: Actor, e: Le
   return row;
 }
 
-/** Price per second of `provider` for the tenant: its override, else the default, else 0 is refused. */
-export async function priceOf(tx: Tx, tenantId: string, provider: string): Promise<bigint> {
-  const [r] = await tx<{ p: string | null }[]>`select coalesce(
-      (select micro_per_second from billing_prices where tenant_id = ${tenantId} and provider = ${provider}),
-      (select micro_per_second from billing_default_prices where provider = ${provider})) as p`;
-  if (r?.p === null || r?.p === undefined) throw new AppError('CONFLICT', `no price is set for provider ${provider}`);
-  return BigInt(r.p);
-}
-
 /**
  * Admission: the balance must buy BILLING_MIN_PREAUTH_S seconds of the provider, and the session's
  * maximum duration is capped to what the balance buys. Runs inside createSession's transaction.
@@ -124,8 +115,16 @@ export async function priceOf(tx: Tx, tenantId: string, provider: string): Promi
  */
 export async function preauthorize(tx: Tx, config: Pick<ControlConfig, 'BILLING_MIN_PREAUTH_S' | 'BILLING_TRIAL_GRANT_MICRO'>,
   tenantId: string, provider: string, requestedMaxS: number): Promise<number> {
-  const price = await priceOf(tx, tenantId, provider);
-  const balance = await ensureAccount(tx, tenantId, config);
+  // The price is the tenant's override, else the default (no price is refused). Price and balance come
+  // in one statement, which session creation pipelines behind its consent check; the credit account
+  // is opened here only on a tenant's first admission.
+  const [r] = await tx<{ p: string | null; balance: string | null }[]>`select coalesce(
+      (select micro_per_second from billing_prices where tenant_id = ${tenantId} and provider = ${provider}),
+      (select micro_per_second from billing_default_prices where provider = ${provider})) as p,
+    (select balance_micro from credit_balances where tenant_id = ${tenantId}) as balance`;
+  if (r?.p === null || r?.p === undefined) throw new AppError('CONFLICT', `no price is set for provider ${provider}`);
+  const price = BigInt(r.p);
+  const balance = r.balance === null ? await ensureAccount(tx, tenantId, config) : BigInt(r.balance);
   if (price === 0n) return requestedMaxS;
   const affordable = balance > 0n ? balance / price : 0n;
   if (affordable < BigInt(config.BILLING_MIN_PREAUTH_S)) {
