@@ -1,6 +1,7 @@
 /**
- * Load bench: `npm run bench:load -- --sessions N --transport native|twilio --provider echo
- *   [--find-capacity] [--json] [--duration S] [--clients K] [--only gateway|baseline]`
+ * Load bench: `npm run bench:load -- --sessions N --transport native|twilio
+ *   --provider echo|openai|elevenlabs|ultravox [--find-capacity] [--json] [--duration S] [--clients K]
+ *   [--only gateway|baseline]`
  *
  * What it measures: per-frame latency the server adds to a caller's audio. The gateway runs in its own
  * process (gateway/src/main.ts, the production entry) with the echo agent in `loopback` mode
@@ -11,6 +12,20 @@
  * and time send -> receive. Steady real-time input never trips the 200 ms pacing lead, so nothing
  * intentional is added: what is measured is relay latency, loopback TCP included. The same load then
  * runs against a minimal relay on `ws` (bench/baselines/ws-relay.ts) in the same run.
+ *
+ * With `--provider openai|elevenlabs|ultravox` the gateway talks to that provider's stand-in
+ * (test/stand-ins/serve.ts --loopback, in its own process, OpenAI over TLS), which sends every audio
+ * message straight back as the provider's audio event. The path measured per frame is then
+ * client -> gateway -> stand-in -> gateway -> client, with the provider's real wire protocol (JSON +
+ * base64 for OpenAI and ElevenLabs, binary for Ultravox) and the gateway's format conversion where the
+ * provider's format differs from the caller's: twilio+openai is μ-law straight through, native+
+ * elevenlabs resamples 24 kHz -> 16 kHz and back. How returned frames are recognised when resampling
+ * changes them: bench/lib/load-ident.ts. The ElevenLabs adapter batches caller audio into 100 ms
+ * messages by default (ELEVENLABS_CHUNK_MS), which would add up to 80 ms of intended wait to a frame;
+ * the bench sets it to 20 ms so it measures relay cost, and says so in its output. The stand-ins share
+ * the machine's cores with the gateway, so their CPU is reported too: it bounds the capacity found. The
+ * ws baseline has no provider hop, so provider runs measure the gateway only (the ratio is the echo
+ * runs').
  *
  * Live speaker features are off by default here (`--features on` adds them): the ws baseline does no
  * analysis, and their own cost is measured by bench:features.
@@ -23,17 +38,27 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
-import { generateSigningKey, jwksOf, mintSessionToken, type SigningKey } from '../shared/src/token.ts';
-import { startServer, startClient, cpuSeconds, rssMb, setBenchNice, type ServerProc } from './lib/load-procs.ts';
+import { decodeJwt } from 'jose';
+import { generateSigningKey, jwksOf, mintSessionToken, SessionClaims, type SessionTokenInput, type SigningKey } from '../shared/src/token.ts';
+import { startServer, startClient, startStandIns, cpuSeconds, rssMb, setBenchNice, type ServerProc } from './lib/load-procs.ts';
 import type { LoadClientConfig, LoadClientResult } from './lib/load-client.ts';
+import { describePath, identModeOf, type PathFormats } from './lib/load-ident.ts';
+import { providersConfig } from '../gateway/src/providers/config.ts';
+import { OpenAIProvider } from '../gateway/src/providers/openai/index.ts';
+import { ElevenLabsProvider } from '../gateway/src/providers/elevenlabs/index.ts';
+import { UltravoxProvider } from '../gateway/src/providers/ultravox/index.ts';
+import type { AudioFormat } from '../gateway/src/providers/types.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const corpus = path.resolve(root, '../shared/corpus');
 
+type BenchProvider = 'echo' | 'openai' | 'elevenlabs' | 'ultravox';
+const PROVIDERS: readonly BenchProvider[] = ['echo', 'openai', 'elevenlabs', 'ultravox'];
+
 interface Args {
   sessions: number;
   transport: 'native' | 'twilio';
-  provider: 'echo';
+  provider: BenchProvider;
   findCapacity: boolean;
   json: boolean;
   durationS: number;
@@ -57,7 +82,8 @@ function parseArgs(argv: string[]): Args {
       a.transport = v;
       i++;
     } else if (k === '--provider') {
-      if (v !== 'echo') throw new Error('--provider: only echo runs without network (the relay bench uses its loopback mode)');
+      if (!PROVIDERS.includes(v as BenchProvider)) throw new Error(`--provider is one of ${PROVIDERS.join(', ')}`);
+      a.provider = v as BenchProvider;
       i++;
     } else if (k === '--find-capacity') a.findCapacity = true;
     else if (k === '--json') a.json = true;
@@ -77,6 +103,7 @@ function parseArgs(argv: string[]): Args {
       i++;
     } else throw new Error(`unknown option ${k}`);
   }
+  if (a.provider !== 'echo' && a.only === 'baseline') throw new Error('the ws baseline has no provider hop; run it with --provider echo');
   return a;
 }
 
@@ -92,7 +119,11 @@ export interface TrialResult {
   p95Ms: number;
   p99Ms: number;
   maxMs: number;
+  /** frames that came back but could not be recognised (content identification), part of `lost` */
+  unidentified: number;
   cpuPct: number;
+  /** the provider stand-ins' process, provider runs only */
+  standInCpuPct: number | null;
   rssMb: number;
   rssIdleMb: number;
   ok: boolean;
@@ -106,18 +137,54 @@ function pct(sorted: Int32Array, p: number): number {
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const freshRss = new Map<number, number>();
 
-async function trial(server: ServerProc, target: TrialResult['target'], n: number, args: Args, key: SigningKey): Promise<TrialResult> {
+/** What the trials of one run share. */
+interface RunCtx {
+  args: Args;
+  key: SigningKey;
+  /** formats along the measured path (what the gateway converts) */
+  path: PathFormats;
+  /** the provider stand-ins' process; null with echo */
+  standIn: ServerProc | null;
+}
+
+/** caller audio per ElevenLabs message in provider runs: one frame, so no frame waits for a batch */
+const ELEVENLABS_BENCH_CHUNK_MS = 20;
+
+/** the agent each provider runs: echo's loopback mode; the stand-ins loop back in every session */
+const AGENT_REF: Record<BenchProvider, string> = { echo: 'echo:loopback', openai: 'openai', elevenlabs: 'elevenlabs', ultravox: 'ultravox' };
+
+function tokenInput(args: Args): SessionTokenInput {
+  return {
+    sub: 'caller', sid: randomUUID(), tid: 'bench', participants: ['caller'], provider: args.provider,
+    transport: args.transport === 'twilio' ? 'twilio' : 'web', agent: { ref: AGENT_REF[args.provider] },
+    purposes: ['voice_processing'], max_duration_s: 3600, ttl_s: 600,
+  };
+}
+
+/**
+ * The formats the gateway will use on this path, asked of the adapter itself (constructed with the
+ * same claims and provider config as the gateway's sessions, not connected), so the bench identifies
+ * frames and describes the path from what the gateway really does.
+ */
+async function pathFormats(args: Args, key: SigningKey, env: Record<string, string>): Promise<PathFormats> {
+  const client: AudioFormat = args.transport === 'twilio' ? { codec: 'mulaw', sampleRate: 8000 } : { codec: 'pcm16', sampleRate: 24000 };
+  if (args.provider === 'echo') return { client, providerIn: client, providerOut: client };
+  const claims = SessionClaims.parse(decodeJwt(await mintSessionToken(tokenInput(args), key)));
+  const config = providersConfig(env);
+  const adapter = args.provider === 'openai' ? new OpenAIProvider(claims, config)
+    : args.provider === 'elevenlabs' ? new ElevenLabsProvider(claims, config)
+      : new UltravoxProvider(claims, config);
+  return { client, providerIn: adapter.inputFormat, providerOut: adapter.outputFormat };
+}
+
+async function trial(server: ServerProc, target: TrialResult['target'], n: number, ctx: RunCtx): Promise<TrialResult> {
+  const { args, key } = ctx;
   const pid = server.child.pid!;
+  const standInPid = target === 'gateway' ? ctx.standIn?.child.pid : undefined;
   // RSS never shrinks back between trials, so "idle" is the fresh process's, taken once
   const rssIdle = freshRss.get(pid) ?? rssMb(pid);
   const tokens: string[] = [];
-  for (let i = 0; i < n; i++) {
-    tokens.push(await mintSessionToken({
-      sub: 'caller', sid: randomUUID(), tid: 'bench', participants: ['caller'], provider: 'echo',
-      transport: args.transport === 'twilio' ? 'twilio' : 'web', agent: { ref: 'echo:loopback' },
-      purposes: ['voice_processing'], max_duration_s: 3600, ttl_s: 600,
-    }, key));
-  }
+  for (let i = 0; i < n; i++) tokens.push(await mintSessionToken(tokenInput(args), key));
   const per = Math.ceil(n / args.clients);
   const runs = [];
   for (let c = 0; c < args.clients; c++) {
@@ -125,7 +192,7 @@ async function trial(server: ServerProc, target: TrialResult['target'], n: numbe
     if (slice.length === 0) continue;
     const cfg: LoadClientConfig = {
       url: server.url, transport: args.transport, tokens: slice, corpus,
-      warmupS: args.warmupS, durationS: args.durationS, tailS: 1, phaseOffsetMs: (c * 20) / args.clients,
+      warmupS: args.warmupS, durationS: args.durationS, tailS: 1, phaseOffsetMs: (c * 20) / args.clients, path: ctx.path,
     };
     runs.push(startClient(path.join(root, 'bench/lib/load-client.ts'), cfg, root));
   }
@@ -133,6 +200,8 @@ async function trial(server: ServerProc, target: TrialResult['target'], n: numbe
   let t0 = 0;
   let cpu1 = 0;
   let t1 = 0;
+  let sCpu0 = 0;
+  let sCpu1 = 0;
   let rssPeak = 0;
   const sampler = setInterval(() => {
     try {
@@ -143,11 +212,13 @@ async function trial(server: ServerProc, target: TrialResult['target'], n: numbe
   }, 500);
   runs[0]!.onPhase('measure-start', () => {
     cpu0 = cpuSeconds(pid);
+    if (standInPid !== undefined) sCpu0 = cpuSeconds(standInPid);
     t0 = performance.now();
     log(`  [${target} ${args.transport} n=${n}] measuring ${args.durationS} s ...`);
   });
   runs[0]!.onPhase('measure-end', () => {
     cpu1 = cpuSeconds(pid);
+    if (standInPid !== undefined) sCpu1 = cpuSeconds(standInPid);
     t1 = performance.now();
   });
   const results = (await Promise.all(runs.map((r) => r.result))) as LoadClientResult[];
@@ -171,13 +242,17 @@ async function trial(server: ServerProc, target: TrialResult['target'], n: numbe
     p95Ms: pct(lat, 95),
     p99Ms: pct(lat, 99),
     maxMs: lat.length ? lat[lat.length - 1]! / 1000 : NaN,
+    unidentified: sum((r) => r.unidentified),
     cpuPct: t1 > t0 ? (100 * (cpu1 - cpu0)) / ((t1 - t0) / 1000) : NaN,
+    standInCpuPct: standInPid === undefined ? null : t1 > t0 ? (100 * (sCpu1 - sCpu0)) / ((t1 - t0) / 1000) : NaN,
     rssMb: rssPeak,
     rssIdleMb: rssIdle,
     ok: false,
   };
   res.ok = res.connected === n && res.lost === 0 && res.disconnected === 0 && res.p99Ms <= args.p99LimitMs;
-  log(`  [${target} ${args.transport} n=${n}] p50 ${res.p50Ms.toFixed(2)} ms, p99 ${res.p99Ms.toFixed(2)} ms, lost ${res.lost}, cpu ${res.cpuPct.toFixed(0)}%, rss ${res.rssMb.toFixed(0)} MB -> ${res.ok ? 'pass' : 'FAIL'}`);
+  const standIn = res.standInCpuPct === null ? '' : `, stand-ins cpu ${res.standInCpuPct.toFixed(0)}%`;
+  const unid = res.unidentified > 0 ? ` (${res.unidentified} unidentified)` : '';
+  log(`  [${target} ${args.transport} n=${n}] p50 ${res.p50Ms.toFixed(2)} ms, p99 ${res.p99Ms.toFixed(2)} ms, lost ${res.lost}${unid}, cpu ${res.cpuPct.toFixed(0)}%${standIn}, rss ${res.rssMb.toFixed(0)} MB -> ${res.ok ? 'pass' : 'FAIL'}`);
   // let the server settle (sessions closing) before the next trial
   await new Promise((r) => setTimeout(r, 1000));
   return res;
@@ -188,9 +263,9 @@ async function trial(server: ServerProc, target: TrialResult['target'], n: numbe
  * count is measured once more (`--retries`, default 1) and passes if a repeat passes. Every run is
  * reported.
  */
-async function judged(server: ServerProc, target: TrialResult['target'], n: number, args: Args, key: SigningKey, trials: TrialResult[]): Promise<boolean> {
-  for (let attempt = 0; attempt <= args.retries; attempt++) {
-    const r = await trial(server, target, n, args, key);
+async function judged(server: ServerProc, target: TrialResult['target'], n: number, ctx: RunCtx, trials: TrialResult[]): Promise<boolean> {
+  for (let attempt = 0; attempt <= ctx.args.retries; attempt++) {
+    const r = await trial(server, target, n, ctx);
     trials.push(r);
     if (r.ok) return true;
     if (r.lost > 0 || r.connected < n) return false; // loss is not noise
@@ -199,12 +274,12 @@ async function judged(server: ServerProc, target: TrialResult['target'], n: numb
 }
 
 /** doubling, then bisection to within ~10%: the largest passing session count */
-async function findCapacity(server: ServerProc, target: TrialResult['target'], args: Args, key: SigningKey, trials: TrialResult[]): Promise<number> {
+async function findCapacity(server: ServerProc, target: TrialResult['target'], ctx: RunCtx, trials: TrialResult[]): Promise<number> {
   let lo = 0;
   let hi = 0;
-  let n = Math.max(10, args.sessions);
+  let n = Math.max(10, ctx.args.sessions);
   for (;;) {
-    if (await judged(server, target, n, args, key, trials)) {
+    if (await judged(server, target, n, ctx, trials)) {
       lo = n;
       if (n >= 2000) return lo;
       n *= 2;
@@ -215,7 +290,7 @@ async function findCapacity(server: ServerProc, target: TrialResult['target'], a
   }
   while (hi - lo > Math.max(5, lo * 0.1)) {
     const mid = Math.round((lo + hi) / 2);
-    if (await judged(server, target, mid, args, key, trials)) lo = mid;
+    if (await judged(server, target, mid, ctx, trials)) lo = mid;
     else hi = mid;
   }
   return lo;
@@ -227,64 +302,97 @@ async function main(): Promise<void> {
   setBenchNice(args.nice);
   const machine = `${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}${args.nice ? `, bench processes at nice ${args.nice}` : ''}`;
   log(`machine: ${machine}`);
+  const remote = args.provider !== 'echo';
+  // ElevenLabs' agent format is pcm_16000, so both transports convert on that path (load-ident.ts)
+  const stand = remote ? await startStandIns('pcm16', root) : null;
+  const providerEnv: Record<string, string> = stand === null ? {} : { ...stand.env, ELEVENLABS_CHUNK_MS: String(ELEVENLABS_BENCH_CHUNK_MS) };
+  if (stand !== null) log(`stand-ins: pid ${stand.proc.child.pid}`);
+  const ctx: RunCtx = { args, key, path: await pathFormats(args, key, providerEnv), standIn: stand?.proc ?? null };
+  const pathLine = describePath(ctx.path);
+  const ident = identModeOf(ctx.path) === 'stamp' ? 'sequence number stamped in each frame (bytes pass through)' : 'predicted content (the gateway converts; bench/lib/load-ident.ts)';
+  log(`path: ${pathLine}; frames identified by ${ident}`);
   const trials: TrialResult[] = [];
   const capacity: Record<string, number> = {};
   let half: TrialResult | null = null;
-  const targets: Array<TrialResult['target']> = args.only ? [args.only] : ['gateway', 'baseline'];
-  for (const target of targets) {
-    const server = target === 'gateway'
-      ? await startServer('gateway', 'gateway/src/main.ts', {
-        GATEWAY_PORT: '0', GATEWAY_HOST: '127.0.0.1', GATEWAY_JWKS: JSON.stringify(jwksOf(key)), LOG_LEVEL: 'warn',
-        GATEWAY_MAX_SESSIONS_PER_IP: '100000', GATEWAY_MAX_SESSIONS_PER_TENANT: '100000', GATEWAY_POD_ID: 'bench',
-        GATEWAY_FEATURES: args.features ? 'true' : 'false',
-      }, root)
-      : await startServer('baseline', 'bench/baselines/ws-relay.ts', {}, root);
-    try {
-      freshRss.set(server.child.pid!, rssMb(server.child.pid!));
-      log(`${target}: ${server.url} (pid ${server.child.pid})`);
-      if (args.findCapacity) {
-        capacity[target] = await findCapacity(server, target, args, key, trials);
-        log(`${target} capacity: ${capacity[target]} sessions`);
-        if (target === 'gateway' && capacity.gateway! > 0) {
-          half = await trial(server, target, Math.max(1, Math.floor(capacity.gateway! / 2)), args, key);
-          trials.push(half);
+  // the ws baseline relays to no provider: with one, only the gateway is measured
+  const targets: Array<TrialResult['target']> = args.only ? [args.only] : remote ? ['gateway'] : ['gateway', 'baseline'];
+  try {
+    for (const target of targets) {
+      const server = target === 'gateway'
+        ? await startServer('gateway', 'gateway/src/main.ts', {
+          GATEWAY_PORT: '0', GATEWAY_HOST: '127.0.0.1', GATEWAY_JWKS: JSON.stringify(jwksOf(key)), LOG_LEVEL: 'warn',
+          GATEWAY_MAX_SESSIONS_PER_IP: '100000', GATEWAY_MAX_SESSIONS_PER_TENANT: '100000', GATEWAY_POD_ID: 'bench',
+          GATEWAY_FEATURES: args.features ? 'true' : 'false', ...providerEnv,
+        }, root)
+        : await startServer('baseline', 'bench/baselines/ws-relay.ts', {}, root);
+      try {
+        freshRss.set(server.child.pid!, rssMb(server.child.pid!));
+        log(`${target}: ${server.url} (pid ${server.child.pid})`);
+        if (args.findCapacity) {
+          capacity[target] = await findCapacity(server, target, ctx, trials);
+          log(`${target} capacity: ${capacity[target]} sessions`);
+          if (target === 'gateway' && capacity.gateway! > 0) {
+            half = await trial(server, target, Math.max(1, Math.floor(capacity.gateway! / 2)), ctx);
+            trials.push(half);
+          }
+        } else {
+          trials.push(await trial(server, target, args.sessions, ctx));
         }
-      } else {
-        trials.push(await trial(server, target, args.sessions, args, key));
+      } finally {
+        await server.stop();
       }
-    } finally {
-      await server.stop();
     }
+  } finally {
+    await stand?.proc.stop();
   }
+  const providerLabel = remote ? `${args.provider} (stand-in in its own process, loopback)` : 'echo (loopback)';
+  const notes: string[] = [];
+  if (remote) {
+    notes.push('the provider stand-ins run on the same cores as the gateway and the load clients: their CPU (column "stand-ins CPU %") is part of what bounds the capacity found');
+    notes.push('the ws baseline has no provider hop, so it is not run with a provider: gateway/baseline ratios come from the echo runs');
+  }
+  if (args.provider === 'elevenlabs') notes.push(`ELEVENLABS_CHUNK_MS=${ELEVENLABS_BENCH_CHUNK_MS} (default 100): the adapter's batching would otherwise hold a frame up to 80 ms by design; the bench measures relay cost`);
   const out = {
     machine,
     transport: args.transport,
-    provider: 'echo (loopback)',
+    provider: providerLabel,
+    path: pathLine,
+    identification: identModeOf(ctx.path),
     features: args.features,
     p99_limit_ms: args.p99LimitMs,
     capacity: args.findCapacity ? capacity : undefined,
     ratio: args.findCapacity && capacity.baseline ? (capacity.gateway ?? 0) / capacity.baseline : undefined,
     half_capacity: half,
+    notes,
     trials,
   };
   if (args.json) {
     process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
     return;
   }
+  const standCol = remote ? ' stand-ins CPU % |' : '';
   const lines = [
-    `## bench:load — ${args.transport} + echo (loopback relay), features ${args.features ? 'on' : 'off'}`,
+    `## bench:load — ${args.transport} + ${providerLabel}, features ${args.features ? 'on' : 'off'}`,
     '',
     `machine: ${machine}`,
     '',
-    '| server | sessions | p50 ms | p95 ms | p99 ms | max ms | lost | gateway CPU % | RSS MB (idle) | pass |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|:-:|',
-    ...trials.map((r) => `| ${r.target} | ${r.sessions} | ${r.p50Ms.toFixed(2)} | ${r.p95Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.maxMs.toFixed(1)} | ${r.lost} | ${r.cpuPct.toFixed(0)} | ${r.rssMb.toFixed(0)} (${r.rssIdleMb.toFixed(0)}) | ${r.ok ? 'yes' : 'no'} |`),
+    `path measured per frame: ${pathLine}; frames identified by ${ident}`,
+    ...notes.map((n) => `- ${n}`),
+    '',
+    `| server | sessions | p50 ms | p95 ms | p99 ms | max ms | lost | server CPU % |${standCol} RSS MB (idle) | pass |`,
+    `|---|---:|---:|---:|---:|---:|---:|---:|${remote ? '---:|' : ''}---:|:-:|`,
+    ...trials.map((r) => `| ${r.target} | ${r.sessions} | ${r.p50Ms.toFixed(2)} | ${r.p95Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.maxMs.toFixed(1)} | ${r.lost}${r.unidentified > 0 ? ` (${r.unidentified} unid.)` : ''} | ${r.cpuPct.toFixed(0)} |` +
+      `${remote ? ` ${r.standInCpuPct === null ? '-' : r.standInCpuPct.toFixed(0)} |` : ''} ${r.rssMb.toFixed(0)} (${r.rssIdleMb.toFixed(0)}) | ${r.ok ? 'yes' : 'no'} |`),
   ];
   if (args.findCapacity) {
-    lines.push('', `capacity at p99 <= ${args.p99LimitMs} ms, no loss: gateway ${capacity.gateway ?? '-'}, ws baseline ${capacity.baseline ?? '-'}` +
+    lines.push('', `capacity at p99 <= ${args.p99LimitMs} ms, no loss: gateway ${capacity.gateway ?? '-'}` +
+      (remote ? ` (with ${args.provider})` : `, ws baseline ${capacity.baseline ?? '-'}`) +
       (out.ratio !== undefined ? `, ratio ${out.ratio.toFixed(2)}x` : ''));
     const gw = trials.filter((r) => r.target === 'gateway' && r.sessions === capacity.gateway).at(-1);
-    if (gw) lines.push(`gateway at capacity: ${(gw.cpuPct / gw.sessions).toFixed(2)} % CPU and ${((gw.rssMb - gw.rssIdleMb) / gw.sessions).toFixed(2)} MB RSS per session`);
+    if (gw) {
+      lines.push(`gateway at capacity: ${(gw.cpuPct / gw.sessions).toFixed(2)} % CPU and ${((gw.rssMb - gw.rssIdleMb) / gw.sessions).toFixed(2)} MB RSS per session` +
+        (gw.standInCpuPct !== null ? `; stand-ins ${(gw.standInCpuPct / gw.sessions).toFixed(2)} % CPU per session` : ''));
+    }
     if (half) lines.push(`gateway at half capacity (${half.sessions}): p50 ${half.p50Ms.toFixed(2)} ms, p99 ${half.p99Ms.toFixed(2)} ms`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -1,10 +1,11 @@
 /**
  * Load generator process for bench/load.ts. Opens one WebSocket per simulated caller and streams real
  * speech from ../shared/corpus at real time in 20 ms frames, callers spread evenly over the 20 ms
- * period (a real population is not phase-aligned). Each frame carries its sequence number in its
- * first 4 bytes; the server under test (gateway with the echo agent in loopback mode, or the ws
- * baseline) sends every frame straight back, byte for byte, so the client measures send -> receive
- * per frame and counts frames that never come back.
+ * period (a real population is not phase-aligned). The server under test (the gateway with a provider
+ * in loopback mode, or the ws baseline) sends every frame straight back, so the client measures
+ * send -> receive per frame and counts frames that never come back. How a returned frame is
+ * recognised (a sequence number stamped into its first 4 bytes when the bytes pass through, or its
+ * predicted content when the gateway resamples) is explained in load-ident.ts.
  *
  * Config: JSON in LOAD_CLIENT_CONFIG. Output: progress on stderr; `{"phase":"measure-start"}`,
  * `{"phase":"measure-end"}` and finally one JSON result line on stdout.
@@ -15,6 +16,7 @@ import path from 'node:path';
 import { readWav } from '../../gateway/src/audio/wav.ts';
 import { resampleClip } from '../../gateway/src/audio/wav.ts';
 import { mulawEncode } from '../../gateway/src/audio/g711.ts';
+import { identifyByContent, identModeOf, returnedRing, type PathFormats } from './load-ident.ts';
 
 export interface LoadClientConfig {
   url: string;
@@ -26,6 +28,8 @@ export interface LoadClientConfig {
   tailS: number;
   /** offset of this client's callers in the 20 ms period, so several client processes interleave */
   phaseOffsetMs: number;
+  /** formats along the path; decides how returned frames are identified (load-ident.ts) */
+  path: PathFormats;
 }
 
 export interface LoadClientResult {
@@ -41,10 +45,14 @@ export interface LoadClientResult {
   reordered: number;
   /** sessions whose socket closed during the run */
   disconnected: number;
+  /** `content` mode: frames in the measured window that came back but matched no frame sent */
+  unidentified: number;
 }
 
 const FRAME_MS = 20;
 const GROUPS = 10; // callers are spread over 10 phases, 2 ms apart
+/** content identification looks this far past the next expected frame (a gap of up to 5 s) */
+const SEARCH_FRAMES = 250;
 
 function loadAudio(corpus: string, transport: LoadClientConfig['transport']): { bytes: Uint8Array; frameBytes: number } {
   const index = JSON.parse(readFileSync(path.join(corpus, 'index.json'), 'utf8')) as { conversations: string[] };
@@ -73,11 +81,18 @@ interface Caller {
   got: Uint8Array;
   lastSeq: number;
   open: boolean;
+  /** corpus frame index of seq 0 (content identification) */
+  startFrame: number;
+  /** content identification: the next seq expected back */
+  nextSeq: number;
 }
 
 async function main(): Promise<void> {
   const cfg = JSON.parse(process.env.LOAD_CLIENT_CONFIG ?? '{}') as LoadClientConfig;
   const { bytes: audio, frameBytes } = loadAudio(cfg.corpus, cfg.transport);
+  const mode = identModeOf(cfg.path);
+  const ring = mode === 'content' ? returnedRing(audio, frameBytes, cfg.path) : null;
+  let unidentified = 0;
   const totalFrames = Math.ceil(((cfg.warmupS + cfg.durationS) * 1000) / FRAME_MS) + 50;
   const latencies: number[] = [];
   let measureFrom = Infinity;
@@ -89,11 +104,24 @@ async function main(): Promise<void> {
   let failed = 0;
   let disconnected = 0;
 
+  /** the seq of a returned frame, or -1 */
+  const identify = (c: Caller, frame: Buffer): number => {
+    if (ring === null) return frame.length < 4 ? -1 : frame.readUInt32LE(0);
+    const seq = identifyByContent(ring, frameBytes, c.startFrame, c.nextSeq, Math.min(c.seq, c.nextSeq + SEARCH_FRAMES), frame);
+    if (seq < 0) {
+      // came back but matches nothing sent: counted as lost; a caller's first two frames always land here
+      const t = c.sendTimes[c.nextSeq] ?? 0;
+      if (t >= measureFrom && t < measureTo) unidentified++;
+      return -1;
+    }
+    c.nextSeq = seq + 1;
+    return seq;
+  };
+
   const onFrame = (c: Caller, frame: Buffer): void => {
     const now = performance.now();
-    if (frame.length < 4) return;
-    const seq = frame.readUInt32LE(0);
-    if (seq >= totalFrames || c.got[seq] === 1 || c.sendTimes[seq] === 0) return;
+    const seq = identify(c, frame);
+    if (seq < 0 || seq >= totalFrames || c.got[seq] === 1 || c.sendTimes[seq] === 0) return;
     c.got[seq] = 1;
     if (seq < c.lastSeq) reordered++;
     c.lastSeq = seq;
@@ -109,9 +137,10 @@ async function main(): Promise<void> {
       const twilio = cfg.transport === 'twilio';
       const url = twilio ? `${cfg.url}/v1/twilio/media` : `${cfg.url}/v1/audio?token=${token}`;
       const ws = new WebSocket(url, { perMessageDeflate: false });
+      const startFrame = (i * 7919) % Math.floor(audio.length / frameBytes);
       const c: Caller = {
-        ws, streamSid: `MZbench${process.pid}x${i}`, seq: 0, audioPos: ((i * 7919) % Math.floor(audio.length / frameBytes)) * frameBytes,
-        sendTimes: new Float64Array(totalFrames), got: new Uint8Array(totalFrames), lastSeq: -1, open: false,
+        ws, streamSid: `MZbench${process.pid}x${i}`, seq: 0, audioPos: startFrame * frameBytes,
+        sendTimes: new Float64Array(totalFrames), got: new Uint8Array(totalFrames), lastSeq: -1, open: false, startFrame, nextSeq: 0,
       };
       let settled = false;
       const done = (ok: boolean) => {
@@ -179,7 +208,8 @@ async function main(): Promise<void> {
     if (c.audioPos + frameBytes > audio.length) c.audioPos = 0;
     const frame = Buffer.from(audio.subarray(c.audioPos, c.audioPos + frameBytes));
     c.audioPos += frameBytes;
-    frame.writeUInt32LE(c.seq, 0);
+    // content mode sends the corpus untouched: the returned frame is predicted from it
+    if (ring === null) frame.writeUInt32LE(c.seq, 0);
     c.sendTimes[c.seq] = now;
     if (now >= measureFrom && now < measureTo) sent++;
     c.seq++;
@@ -221,6 +251,7 @@ async function main(): Promise<void> {
     latenciesUs: latencies,
     reordered,
     disconnected,
+    unidentified,
   };
   for (const c of callers) {
     c.open = false;

@@ -49,12 +49,38 @@ export async function startServer(name: string, script: string, env: Record<stri
     name,
     url,
     child,
-    async stop() {
-      if (child.exitCode !== null) return;
-      child.kill('SIGKILL');
-      await new Promise((r) => child.once('exit', r));
-    },
+    stop: () => stopChild(child),
   };
+}
+
+/**
+ * The provider stand-ins in their own process (`test/stand-ins/serve.ts --loopback`): resolves with
+ * the provider config env it prints for the gateway. `format` is the ElevenLabs agent's format.
+ */
+export async function startStandIns(format: 'pcm16' | 'mulaw', cwd: string): Promise<{ proc: ServerProc; env: Record<string, string> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/stand-ins/serve.ts', '--loopback', '--format', format], { cwd, env: process.env, stdio: ['ignore', 'pipe', 'inherit'] });
+  applyNice(child.pid);
+  process.once('exit', () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  const env = await new Promise<Record<string, string>>((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout! });
+    rl.once('line', (line) => {
+      try {
+        resolve((JSON.parse(line) as { env: Record<string, string> }).env);
+      } catch {
+        reject(new Error(`stand-ins printed ${line.slice(0, 200)} instead of their env`));
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`stand-ins exited with ${code} before starting`)));
+  });
+  return { proc: { name: 'stand-ins', url: env.OPENAI_BASE_URL ?? '', child, stop: () => stopChild(child) }, env };
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
 }
 
 const CLK_TCK = 100;

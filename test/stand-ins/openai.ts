@@ -196,7 +196,8 @@ class Conn {
     }
     const clientId = typeof evt.event_id === 'string' ? evt.event_id : null;
     if (evt.type === 'input_audio_buffer.append' && typeof evt.audio === 'string') {
-      this.rec.events.push({ ...evt, audio: Buffer.byteLength(evt.audio, 'base64') });
+      // loopback serves benches for minutes at 50 appends/s per session: keep only the byte counts (as elevenlabs.ts does)
+      if (!this.opts.loopback) this.rec.events.push({ ...evt, audio: Buffer.byteLength(evt.audio, 'base64') });
     } else {
       this.rec.events.push(evt);
     }
