@@ -19,7 +19,7 @@ import { GatewayMetrics } from '../../gateway/src/metrics.ts';
 import { Pacer } from '../../gateway/src/session/playout.ts';
 import { SessionRegistry } from '../../gateway/src/session/registry.ts';
 import { realtimeBehavior } from '../../gateway/src/transports/realtime.ts';
-import type { TransportContext } from '../../gateway/src/transports/native.ts';
+import type { TransportContext } from '../../gateway/src/transports/connection.ts';
 import { registerRemoteProviders } from '../../gateway/src/providers/remote.ts';
 import { providersConfig } from '../../gateway/src/providers/config.ts';
 import { selfSignedCert } from '../stand-ins/lib/tls.ts';

@@ -6,7 +6,7 @@
  * data (no closures per connection). Malformed input gets an `error` event; a connection that keeps
  * misbehaving, floods or overflows its control queue is closed with the catalogue's close code.
  */
-import type { WebSocket, WebSocketBehavior, HttpResponse, HttpRequest, us_socket_context_t } from 'uWebSockets.js';
+import type { WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { ERRORS, type ErrorCode } from '../../../shared/src/errors.ts';
 import type { SessionClaims } from '../../../shared/src/token.ts';
 import type { EndReason, UsageTotals } from '../../../shared/src/bus/index.ts';
@@ -15,25 +15,16 @@ import {
   NativeClientEvent, NATIVE_CLIENT_EVENT_TYPES, NATIVE_SAMPLE_RATE, type NativeCodec, type NativeServerEvent,
 } from '../../../shared/src/protocol/native.ts';
 import type { FeaturesEvent, NudgeEvent } from '../../../shared/src/features.ts';
-import type { GatewayConfig } from '../config.ts';
-import type { GatewayMetrics, TransportCounters } from '../metrics.ts';
+import type { TransportCounters } from '../metrics.ts';
 import type { AudioFormat } from '../providers/types.ts';
 import type { Session } from '../session/session.ts';
 import type { Participant } from '../session/participant.ts';
 import type { SessionRegistry } from '../session/registry.ts';
-import type { Pacer } from '../session/playout.ts';
 import type { ClientChannel } from '../session/types.ts';
-import { upgradeWithToken, type UpgradeContext } from './upgrade.ts';
+import { upgradeWithToken } from './upgrade.ts';
 import { createOpusEdge, type EdgeCodec } from './opus-edge.ts';
 import { FloodGuard } from './flood-guard.ts';
-
-export interface TransportContext extends UpgradeContext {
-  config: GatewayConfig;
-  pacer: Pacer;
-  logger: Logger;
-  /** every open socket of this gateway (closed on shutdown) */
-  sockets: Set<{ closeNow(reason: EndReason): void }>;
-}
+import { connectionBehavior, ControlQueue, type TransportContext } from './connection.ts';
 
 interface NativeUserData {
   claims: SessionClaims;
@@ -68,7 +59,7 @@ export class NativeConnection implements ClientChannel {
   private participant: Participant | null = null;
   private codec: NativeCodec = 'pcm16';
   private opus: EdgeCodec | null = null;
-  private readonly control: string[] = [];
+  private readonly control: ControlQueue;
   private errors = 0;
 
   constructor(ws: WebSocket<NativeUserData>, ctx: TransportContext) {
@@ -81,6 +72,7 @@ export class NativeConnection implements ClientChannel {
     this.counters = ctx.metrics.transport('web');
     this.log = ctx.logger.child({ session_id: ud.claims.sid, participant: ud.claims.sub, transport: 'web' });
     this.flood = new FloodGuard(ctx.config.GATEWAY_MAX_MESSAGES_PER_S);
+    this.control = new ControlQueue(ws, ctx.config.GATEWAY_SEND_HIGH_WATER_BYTES, ctx.config.GATEWAY_CONTROL_QUEUE_MAX, this.log);
   }
 
   // ------------------------------------------------------------------ inbound
@@ -193,14 +185,7 @@ export class NativeConnection implements ClientChannel {
   }
 
   onDrain(): void {
-    const ws = this.ws;
-    const hw = this.ctx.config.GATEWAY_SEND_HIGH_WATER_BYTES;
-    while (this.control.length > 0 && ws.getBufferedAmount() <= hw) {
-      const status = ws.send(this.control[0]!, false);
-      if (status === 2) break; // uWS refused it; keep it for the next drain
-      this.control.shift();
-    }
-    if (this.participant !== null && this.control.length === 0) this.ctx.pacer.kick(this.participant.playout);
+    if (this.control.flush() && this.participant !== null) this.ctx.pacer.kick(this.participant.playout);
   }
 
   onClose(): void {
@@ -270,17 +255,7 @@ export class NativeConnection implements ClientChannel {
   /** control messages never drop: they wait behind a stalled socket, within a bound */
   private send(ev: NativeServerEvent): void {
     if (this.state === State.Closed) return;
-    const text = JSON.stringify(ev);
-    const ws = this.ws;
-    if (this.control.length === 0 && ws.getBufferedAmount() <= this.ctx.config.GATEWAY_SEND_HIGH_WATER_BYTES) {
-      if (ws.send(text, false) !== 2) return;
-    }
-    if (this.control.length >= this.ctx.config.GATEWAY_CONTROL_QUEUE_MAX) {
-      this.log.warn('control queue overflow: client is not reading');
-      this.close(ERRORS.FLOOD.close, 'FLOOD', 'error');
-      return;
-    }
-    this.control.push(text);
+    if (!this.control.send(JSON.stringify(ev))) this.close(ERRORS.FLOOD.close, 'FLOOD', 'error');
   }
 
   private close(code: number, message: string, reason: EndReason): void {
@@ -296,14 +271,8 @@ export class NativeConnection implements ClientChannel {
 // ------------------------------------------------------------------ uWS behaviour (module-level handlers)
 
 export function nativeBehavior(ctx: TransportContext): WebSocketBehavior<NativeUserData> {
-  const { config } = ctx;
-  return {
-    maxPayloadLength: Math.max(config.GATEWAY_HARD_MAX_PAYLOAD_BYTES, config.GATEWAY_MAX_PAYLOAD_BYTES),
-    idleTimeout: config.GATEWAY_IDLE_TIMEOUT_S,
-    maxBackpressure: config.GATEWAY_MAX_BACKPRESSURE_BYTES,
-    closeOnBackpressureLimit: 0,
-    sendPingsAutomatically: true,
-    upgrade: (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
+  return connectionBehavior<NativeUserData>(ctx, {
+    upgrade: (res, req, context) => {
       const codecParam = new URLSearchParams(req.getQuery() ?? '').get('codec');
       upgradeWithToken(res, req, context, ctx, 'web', (a) => ({
         claims: a.claims,
@@ -312,27 +281,8 @@ export function nativeBehavior(ctx: TransportContext): WebSocketBehavior<NativeU
         conn: null,
       }));
     },
-    open: (ws) => {
-      const conn = new NativeConnection(ws, ctx);
-      ws.getUserData().conn = conn;
-      ctx.sockets.add(conn);
-    },
-    message: onNativeMessage,
-    drain: onNativeDrain,
-    close: onNativeClose,
-  };
-}
-
-function onNativeMessage(ws: WebSocket<NativeUserData>, message: ArrayBuffer, isBinary: boolean): void {
-  ws.getUserData().conn?.onMessage(message, isBinary);
-}
-
-function onNativeDrain(ws: WebSocket<NativeUserData>): void {
-  ws.getUserData().conn?.onDrain();
-}
-
-function onNativeClose(ws: WebSocket<NativeUserData>): void {
-  ws.getUserData().conn?.onClose();
+    open: (ws) => new NativeConnection(ws, ctx),
+  });
 }
 
 export type { NativeUserData };

@@ -23,7 +23,7 @@
  * in native.ts. Audio deltas are JSON text (the protocol demands base64); they never overtake queued
  * control events because `bufferedAmount` reports the control backlog to the pacer.
  */
-import type { WebSocket, WebSocketBehavior, HttpResponse, HttpRequest, us_socket_context_t } from 'uWebSockets.js';
+import type { WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { ERRORS, type ErrorCode } from '../../../shared/src/errors.ts';
 import type { SessionClaims } from '../../../shared/src/token.ts';
 import type { EndReason, UsageTotals } from '../../../shared/src/bus/index.ts';
@@ -36,7 +36,7 @@ import type { Participant } from '../session/participant.ts';
 import type { ClientChannel } from '../session/types.ts';
 import { upgradeWithToken } from './upgrade.ts';
 import { FloodGuard } from './flood-guard.ts';
-import type { TransportContext } from './native.ts';
+import { connectionBehavior, ControlQueue, type TransportContext } from './connection.ts';
 
 interface RealtimeUserData {
   claims: SessionClaims;
@@ -99,7 +99,7 @@ export class RealtimeConnection implements ClientChannel {
   private session: Session | null = null;
   private participant: Participant | null = null;
   private readonly sessionObj: Record<string, any>;
-  private readonly control: string[] = [];
+  private readonly control: ControlQueue;
   private errors = 0;
   private scratch: Buffer = Buffer.allocUnsafe(8192);
   private response: OpenResponse | null = null;
@@ -117,6 +117,7 @@ export class RealtimeConnection implements ClientChannel {
     this.counters = ctx.metrics.transport('realtime');
     this.log = ctx.logger.child({ session_id: ud.claims.sid, participant: ud.claims.sub, transport: 'realtime' });
     this.flood = new FloodGuard(ctx.config.GATEWAY_MAX_MESSAGES_PER_S);
+    this.control = new ControlQueue(ws, ctx.config.GATEWAY_SEND_HIGH_WATER_BYTES, ctx.config.GATEWAY_CONTROL_QUEUE_MAX, this.log);
     this.sessionObj = {
       type: 'realtime', object: 'realtime.session', id: `sess_${ud.claims.sid}`, model: ud.claims.provider,
       output_modalities: ['audio'], instructions: ud.claims.agent.instructions ?? '', tools: [], tool_choice: 'auto', max_output_tokens: 'inf',
@@ -128,7 +129,7 @@ export class RealtimeConnection implements ClientChannel {
   }
 
   /** the first server frame (PROTOCOLS.md 2.4); a no-op if the client already went away */
-  start(): void {
+  onOpen(): void {
     if (this.state === State.Closed) return;
     this.send({ type: 'session.created', session: this.sessionObj });
   }
@@ -321,14 +322,7 @@ export class RealtimeConnection implements ClientChannel {
   }
 
   onDrain(): void {
-    const ws = this.ws;
-    const hw = this.ctx.config.GATEWAY_SEND_HIGH_WATER_BYTES;
-    while (this.control.length > 0 && ws.getBufferedAmount() <= hw) {
-      const status = ws.send(this.control[0]!, false);
-      if (status === 2) break;
-      this.control.shift();
-    }
-    if (this.participant !== null && this.control.length === 0) this.ctx.pacer.kick(this.participant.playout);
+    if (this.control.flush() && this.participant !== null) this.ctx.pacer.kick(this.participant.playout);
   }
 
   onClose(): void {
@@ -470,17 +464,7 @@ export class RealtimeConnection implements ClientChannel {
   /** control messages never drop: they wait behind a stalled socket, within a bound */
   private send(ev: Record<string, unknown>): void {
     if (this.state === State.Closed) return;
-    const text = JSON.stringify({ event_id: `event_${newId()}`, ...ev });
-    const ws = this.ws;
-    if (this.control.length === 0 && ws.getBufferedAmount() <= this.ctx.config.GATEWAY_SEND_HIGH_WATER_BYTES) {
-      if (ws.send(text, false) !== 2) return;
-    }
-    if (this.control.length >= this.ctx.config.GATEWAY_CONTROL_QUEUE_MAX) {
-      this.log.warn('control queue overflow: client is not reading');
-      this.close(ERRORS.FLOOD.close, 'FLOOD', 'error');
-      return;
-    }
-    this.control.push(text);
+    if (!this.control.send(JSON.stringify({ event_id: `event_${newId()}`, ...ev }))) this.close(ERRORS.FLOOD.close, 'FLOOD', 'error');
   }
 
   private close(code: number, message: string, reason: EndReason): void {
@@ -496,39 +480,12 @@ export class RealtimeConnection implements ClientChannel {
 // ------------------------------------------------------------------ uWS behaviour (module-level handlers)
 
 export function realtimeBehavior(ctx: TransportContext): WebSocketBehavior<RealtimeUserData> {
-  const { config } = ctx;
-  return {
-    // Realtime clients send base64 JSON (a third larger than the audio); OpenAI allows 15 MiB per append.
-    maxPayloadLength: Math.max(config.GATEWAY_HARD_MAX_PAYLOAD_BYTES, config.GATEWAY_MAX_PAYLOAD_BYTES),
-    idleTimeout: config.GATEWAY_IDLE_TIMEOUT_S,
-    maxBackpressure: config.GATEWAY_MAX_BACKPRESSURE_BYTES,
-    closeOnBackpressureLimit: 0,
-    sendPingsAutomatically: true,
-    upgrade: (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
+  return connectionBehavior<RealtimeUserData>(ctx, {
+    upgrade: (res, req, context) => {
       upgradeWithToken(res, req, context, ctx, 'realtime', (a) => ({ claims: a.claims, ip: a.request.ip, conn: null }));
     },
-    open: (ws) => {
-      const conn = new RealtimeConnection(ws, ctx);
-      ws.getUserData().conn = conn;
-      ctx.sockets.add(conn);
-      conn.start();
-    },
-    message: onRealtimeMessage,
-    drain: onRealtimeDrain,
-    close: onRealtimeClose,
-  };
-}
-
-function onRealtimeMessage(ws: WebSocket<RealtimeUserData>, message: ArrayBuffer, isBinary: boolean): void {
-  ws.getUserData().conn?.onMessage(message, isBinary);
-}
-
-function onRealtimeDrain(ws: WebSocket<RealtimeUserData>): void {
-  ws.getUserData().conn?.onDrain();
-}
-
-function onRealtimeClose(ws: WebSocket<RealtimeUserData>): void {
-  ws.getUserData().conn?.onClose();
+    open: (ws) => new RealtimeConnection(ws, ctx),
+  });
 }
 
 export type { RealtimeUserData };

@@ -23,7 +23,7 @@ import type { Session } from '../session/session.ts';
 import type { Participant } from '../session/participant.ts';
 import type { ClientChannel } from '../session/types.ts';
 import { writeProblem, readUpgradeRequest } from './upgrade.ts';
-import type { TransportContext } from './native.ts';
+import { connectionBehavior, type TransportContext } from './connection.ts';
 import { FloodGuard } from './flood-guard.ts';
 
 interface TwilioUserData {
@@ -328,13 +328,8 @@ export class TwilioConnection implements ClientChannel {
 }
 
 export function twilioBehavior(ctx: TransportContext): WebSocketBehavior<TwilioUserData> {
-  const { config } = ctx;
-  return {
-    maxPayloadLength: Math.max(config.GATEWAY_HARD_MAX_PAYLOAD_BYTES, config.GATEWAY_MAX_PAYLOAD_BYTES),
-    idleTimeout: config.GATEWAY_IDLE_TIMEOUT_S,
-    maxBackpressure: config.GATEWAY_MAX_BACKPRESSURE_BYTES,
-    closeOnBackpressureLimit: 0,
-    sendPingsAutomatically: true,
+  return connectionBehavior<TwilioUserData>(ctx, {
+    // the token arrives later, in the `start` message: only draining refuses the upgrade itself
     upgrade: (res, req, context) => {
       if (ctx.isDraining()) {
         ctx.metrics.upgradeRejections.labels('DRAINING').inc();
@@ -344,27 +339,8 @@ export function twilioBehavior(ctx: TransportContext): WebSocketBehavior<TwilioU
       const r = readUpgradeRequest(res, req, ctx.trustProxy);
       res.upgrade<TwilioUserData>({ ip: r.ip, conn: null }, r.secKey, r.protocol, r.extensions, context);
     },
-    open: (ws) => {
-      const conn = new TwilioConnection(ws, ctx);
-      ws.getUserData().conn = conn;
-      ctx.sockets.add(conn);
-    },
-    message: onTwilioMessage,
-    drain: onTwilioDrain,
-    close: onTwilioClose,
-  };
-}
-
-function onTwilioMessage(ws: WebSocket<TwilioUserData>, message: ArrayBuffer, isBinary: boolean): void {
-  ws.getUserData().conn?.onMessage(message, isBinary);
-}
-
-function onTwilioDrain(ws: WebSocket<TwilioUserData>): void {
-  ws.getUserData().conn?.onDrain();
-}
-
-function onTwilioClose(ws: WebSocket<TwilioUserData>): void {
-  ws.getUserData().conn?.onClose();
+    open: (ws) => new TwilioConnection(ws, ctx),
+  });
 }
 
 export { TwilioStart };
