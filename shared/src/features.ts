@@ -3,8 +3,8 @@
  * event, and the whole-session summary the control plane stores in the session report (it arrives in
  * the `features.summary` bus event). Produced by `gateway/src/features` (ConversationAnalyzer).
  *
- * Both live payloads carry `type` so the gateway can send them to native clients as they are; they
- * satisfy the looser `FeaturesEvent` / `NudgeEvent` in `shared/src/protocol/native.ts`.
+ * Both live payloads carry `type` so the gateway sends them to native clients as they are; the native
+ * protocol (`shared/src/protocol/native.ts`) uses these same schemas.
  */
 import { z } from 'zod';
 
