@@ -155,11 +155,11 @@ export function worstImageDb(y: Samples, freq: number, fromRate: number, toRate:
 }
 
 /**
- * A PCM16 sine with TPDF dither (±1 LSB triangular, deterministic seed). Dither keeps rounding linear,
- * so a tone far below one LSB (e.g. a -113 dBFS alias) survives quantisation on average and a
- * least-squares fit over many samples can still measure it.
+ * A PCM16 sine with TPDF dither (±`ditherLsb` triangular, default 1, deterministic seed). Dither keeps
+ * rounding linear, so a tone far below one LSB (e.g. a -113 dBFS alias) survives quantisation on
+ * average and a least-squares fit over many samples can still measure it.
  */
-export function ditheredSineInt16(n: number, freq: number, rate: number, amplitude: number, phase = 0, seed = 1): Int16Array {
+export function ditheredSineInt16(n: number, freq: number, rate: number, amplitude: number, phase = 0, seed = 1, ditherLsb = 1): Int16Array {
   let a = seed >>> 0;
   const rand = (): number => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -171,8 +171,98 @@ export function ditheredSineInt16(n: number, freq: number, rate: number, amplitu
   const out = new Int16Array(n);
   const w = (2 * Math.PI * freq) / rate;
   for (let i = 0; i < n; i++) {
-    const v = Math.round(amplitude * Math.sin(w * i + phase) + rand() - rand());
+    const v = Math.round(amplitude * Math.sin(w * i + phase) + ditherLsb * (rand() - rand()));
     out[i] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+  }
+  return out;
+}
+
+/**
+ * TPDF dither width (LSB) for a test input that is downsampled from `fromRate` to `toRate` and rounded
+ * to PCM16 again. The input's dither must also linearise the *output* rounding, but only the in-band
+ * part (toRate/fromRate of it) survives the filter: with ±1 LSB at 24k->8k about 0.3 LSB rms is left,
+ * and rounding then shrinks a sub-LSB alias by ~5 dB (measured), flattering the stopband. This width
+ * leaves >= 0.5 LSB rms of noise ahead of the output rounding (which then shrinks it by < 0.2 dB).
+ */
+export function decimationDitherLsb(fromRate: number, toRate: number): number {
+  // TPDF ±w has variance w²/6, input rounding adds 1/12; keep (w²/6 + 1/12) * toRate/fromRate >= 0.25.
+  return Math.max(1, Math.sqrt(6 * (0.25 * (fromRate / toRate) - 1 / 12)));
+}
+
+/** The parts of a resampler design (gateway/src/audio/resampler.ts) that fix its frequency response. */
+export interface PolyphaseTable {
+  readonly fromRate: number;
+  readonly up: number;
+  /** Taps per phase. */
+  readonly taps: number;
+  /** Phase p's taps reversed: coeffs[p*taps + (taps-1-k)] is prototype tap p + k*up (gain `up` folded in). */
+  readonly coeffs: Float32Array;
+}
+
+/**
+ * Exact gain of a polyphase resampler's linear filter for an input tone at `freq` (Hz), computed from
+ * the coefficient table it runs (the Float32 values), without any PCM16 rounding: the level, relative
+ * to the tone, of what it leaves at `freq`'s alias (downsampling) or image (upsampling, `freq` = the
+ * image frequency). The zero-stuffed input has amplitude 1/up, so gain = |H(freq)| / up.
+ */
+export function polyphaseGain(d: PolyphaseTable, freq: number): number {
+  const w = (2 * Math.PI * freq) / (d.fromRate * d.up);
+  let re = 0;
+  let im = 0;
+  for (let p = 0; p < d.up; p++) {
+    for (let k = 0; k < d.taps; k++) {
+      const c = d.coeffs[p * d.taps + (d.taps - 1 - k)]!;
+      const i = p + k * d.up;
+      re += c * Math.cos(w * i);
+      im -= c * Math.sin(w * i);
+    }
+  }
+  return Math.hypot(re, im) / d.up;
+}
+
+/** Zeroth-order modified Bessel function of the first kind (series; for the Kaiser window). */
+function besselI0(x: number): number {
+  let sum = 1;
+  let term = 1;
+  for (let k = 1; k < 200 && term > sum * 1e-17; k++) {
+    term *= (x / (2 * k)) ** 2;
+    sum += term;
+  }
+  return sum;
+}
+
+/**
+ * A slow Float64 reference resampler whose filter is far deeper than anything measured here: a
+ * Kaiser-windowed sinc designed for `stopDb` (default 200 dB) over the same 0.85 .. 1.15 x lower Nyquist
+ * transition, run as a direct polyphase sum without delay compensation. Used by the bench to find the
+ * floor of a PCM16 measurement: the same input through this filter, rounded to PCM16, can only show
+ * what the rounding and the test signal themselves put at the measured frequency.
+ */
+export function referenceResample(x: ArrayLike<number>, fromRate: number, toRate: number, stopDb = 200): Float64Array {
+  let a = fromRate;
+  let b = toRate;
+  while (b !== 0) [a, b] = [b, a % b];
+  const up = toRate / a;
+  const down = fromRate / a;
+  const rate = fromRate * up;
+  const lowNyq = Math.min(fromRate, toRate) / 2;
+  const beta = 0.1102 * (stopDb - 8.7);
+  const dw = (2 * Math.PI * 0.3 * lowNyq) / rate;
+  const half = Math.ceil((stopDb - 8) / (2.285 * dw) / 2);
+  const len = 2 * half + 1;
+  const h = new Float64Array(len);
+  const fc = lowNyq / rate; // cutoff, cycles per sample at the intermediate rate
+  for (let i = 0; i < len; i++) {
+    const t = i - half;
+    const sinc = t === 0 ? 2 * fc : Math.sin(2 * Math.PI * fc * t) / (Math.PI * t);
+    h[i] = up * sinc * (besselI0(beta * Math.sqrt(1 - (t / half) ** 2)) / besselI0(beta));
+  }
+  const out = new Float64Array(Math.floor((x.length * up) / down));
+  for (let m = 0; m < out.length; m++) {
+    const t = m * down;
+    let acc = 0;
+    for (let j = t % up; j < len && j <= t; j += up) acc += h[j]! * x[(t - j) / up]!;
+    out[m] = acc;
   }
   return out;
 }

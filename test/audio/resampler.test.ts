@@ -3,8 +3,12 @@ import { MAX_DELAY_MS, PROTOTYPE_SPECS } from '../../gateway/src/audio/fir-proto
 import { Resampler, SAMPLE_RATES, resamplerDesign, type SampleRate } from '../../gateway/src/audio/resampler.ts';
 import {
   FULL_SCALE_SINE_RMS,
+  aliasFrequency,
   db,
+  decimationDitherLsb,
+  ditheredSineInt16,
   fitSine,
+  polyphaseGain,
   rms,
   sineInt16,
   thdPlusNDb,
@@ -104,6 +108,28 @@ t.test('each pair runs the longest prototype of its ratio that fits the delay bu
   t.equal(resamplerDesign(24000, 16000).length, 131);
   t.equal(resamplerDesign(16000, 48000).length, 131);
   t.equal(resamplerDesign(8000, 24000).length, 99);
+});
+
+t.test('polyphaseGain (the bench filter-only stopband) agrees with what the resampler does', async (t) => {
+  for (const [from, to] of PAIRS) {
+    const f = 0.6 * (Math.min(from, to) / 2);
+    const y = runAll(from, to, sineInt16(Math.round(from * 0.25), f, from, 16000, 0.3));
+    const [s, e] = steady(from, to, Math.round(to * 0.25));
+    const measured = db(fitSine(y, f, to, s, e).amplitude / 16000);
+    const computed = db(polyphaseGain(resamplerDesign(from, to), f));
+    t.ok(Math.abs(measured - computed) < 0.002, `${from}->${to} at ${f} Hz: measured ${measured.toFixed(4)} dB, computed ${computed.toFixed(4)} dB`);
+  }
+  // In the stopband, above the PCM16 floor: 24k->8k's worst alias (~-113 dB) measured on PCM16, with
+  // enough dither to keep the output rounding linear.
+  const [from, to] = [24000, 8000] as const;
+  const d = resamplerDesign(from, to);
+  let f = 4600;
+  for (let g = 4600; g < 12000; g += 5) if (polyphaseGain(d, g) > polyphaseGain(d, f)) f = g;
+  const y = runAll(from, to, ditheredSineInt16(from * 2, f, from, 32766, 0.1, 7, decimationDitherLsb(from, to)));
+  const [s, e] = steady(from, to, to * 2);
+  const measured = db(fitSine(y, aliasFrequency(f, to), to, s, e).amplitude / 32766);
+  const computed = db(polyphaseGain(d, f));
+  t.ok(Math.abs(measured - computed) < 3, `24k->8k alias of ${f} Hz: measured ${measured.toFixed(1)} dB, computed ${computed.toFixed(1)} dB`);
 });
 
 t.test('passband: sines up to 0.85 x the lower Nyquist within 0.1 dB', async (t) => {
