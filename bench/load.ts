@@ -25,7 +25,9 @@
  * the bench sets it to 20 ms so it measures relay cost, and says so in its output. The stand-ins share
  * the machine's cores with the gateway, so their CPU is reported too: it bounds the capacity found. The
  * ws baseline has no provider hop, so provider runs measure the gateway only (the ratio is the echo
- * runs').
+ * runs'). Unlike echo's loopback, a remote provider's audio is paced to the caller (200 ms lead,
+ * GATEWAY_PLAYOUT_LEAD_MS): a stall longer than the lead (stand-in or scheduler) leaves that session's
+ * frames late by the excess for the rest of the call, as it would for a real caller, so it shows here.
  *
  * Live speaker features are off by default here (`--features on` adds them): the ws baseline does no
  * analysis, and their own cost is measured by bench:features.

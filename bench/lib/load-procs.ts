@@ -1,6 +1,6 @@
 /** Child processes for bench/load.ts: the servers under test and the load clients, plus /proc sampling. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import os from 'node:os';
 
@@ -12,6 +12,25 @@ import os from 'node:os';
 let benchNice = 0;
 export function setBenchNice(n: number): void {
   benchNice = n;
+  if (n === 0) return;
+  // With autogroup scheduling (Linux default on desktops and here) a process's nice value only ranks it
+  // within its own session's group; groups share the CPU by the group's nice. The bench and all its
+  // children share one session, so the group nice is what gives them priority over other sessions.
+  // The group outlives the bench (it is the shell's too), so its nice is put back at exit.
+  try {
+    if (readFileSync('/proc/sys/kernel/sched_autogroup_enabled', 'utf8').trim() !== '1') return;
+    const before = /nice (-?\d+)/.exec(readFileSync('/proc/self/autogroup', 'utf8'))?.[1] ?? '0';
+    writeFileSync('/proc/self/autogroup', String(n));
+    process.once('exit', () => {
+      try {
+        writeFileSync('/proc/self/autogroup', before);
+      } catch {
+        // nothing more to do at exit
+      }
+    });
+  } catch (e) {
+    process.stderr.write(`cannot set the autogroup nice ${n}: ${(e as Error).message}\n`);
+  }
 }
 function applyNice(pid: number | undefined): void {
   if (benchNice === 0 || pid === undefined) return;
