@@ -11,12 +11,7 @@
  * `{"phase":"measure-end"}` and finally one JSON result line on stdout.
  */
 import WebSocket from 'ws';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { readWav } from '../../gateway/src/audio/wav.ts';
-import { resampleClip } from '../../gateway/src/audio/wav.ts';
-import { mulawEncode } from '../../gateway/src/audio/g711.ts';
-import { identifyByContent, identModeOf, returnedRing, type PathFormats } from './load-ident.ts';
+import { callerAudio, identifyByContent, identModeOf, returnedRing, type PathFormats } from './load-ident.ts';
 
 export interface LoadClientConfig {
   url: string;
@@ -54,24 +49,6 @@ const GROUPS = 10; // callers are spread over 10 phases, 2 ms apart
 /** content identification looks this far past the next expected frame (a gap of up to 5 s) */
 const SEARCH_FRAMES = 250;
 
-function loadAudio(corpus: string, transport: LoadClientConfig['transport']): { bytes: Uint8Array; frameBytes: number } {
-  const index = JSON.parse(readFileSync(path.join(corpus, 'index.json'), 'utf8')) as { conversations: string[] };
-  const parts: Int16Array[] = [];
-  for (const conv of index.conversations) for (const spk of ['a', 'b']) parts.push(readWav(readFileSync(path.join(corpus, conv, `${spk}.wav`)), 24000));
-  const total = parts.reduce((n, p) => n + p.length, 0);
-  const all = new Int16Array(total);
-  let off = 0;
-  for (const p of parts) {
-    all.set(p, off);
-    off += p.length;
-  }
-  if (transport === 'native') return { bytes: new Uint8Array(all.buffer), frameBytes: 960 };
-  const pcm8 = resampleClip(all, 24000, 8000);
-  const mu = new Uint8Array(pcm8.length);
-  mulawEncode(pcm8, mu);
-  return { bytes: mu, frameBytes: 160 };
-}
-
 interface Caller {
   ws: WebSocket;
   streamSid: string;
@@ -89,8 +66,8 @@ interface Caller {
 
 async function main(): Promise<void> {
   const cfg = JSON.parse(process.env.LOAD_CLIENT_CONFIG ?? '{}') as LoadClientConfig;
-  const { bytes: audio, frameBytes } = loadAudio(cfg.corpus, cfg.transport);
   const mode = identModeOf(cfg.path);
+  const { bytes: audio, frameBytes } = callerAudio(cfg.corpus, cfg.transport, mode === 'content');
   const ring = mode === 'content' ? returnedRing(audio, frameBytes, cfg.path) : null;
   let unidentified = 0;
   const totalFrames = Math.ceil(((cfg.warmupS + cfg.durationS) * 1000) / FRAME_MS) + 50;

@@ -15,13 +15,21 @@
  *   byte, what frame j of the corpus looks like when it comes back. Each filter remembers less than
  *   one 20 ms frame of input, so with two filters in the path a returned frame depends on its own
  *   input frame and the two before it. The ring is computed with the corpus looped, so it is exact
- *   for every frame except a caller's first two (its filters start from silence) and the frame or two
+ *   for every frame except a caller's first two (its filters start from silence) and the frame right
  *   after a gap (frames the gateway dropped before the provider was connected). Frames are matched in
  *   order: the next expected one first, then forward over everything sent (a gap). A frame matching
- *   none is "unidentified" and counts as lost, so a wrong guess can never pass a trial. Identical
- *   frames (digital silence) cannot be told apart, but then matching in order gives the right one
- *   unless a frame was also lost right there, which fails the trial anyway.
+ *   none is "unidentified" and counts as lost, so a wrong guess can never pass a trial.
+ *   For this the content must be unique, and the corpus is not: each speaker's track is digital
+ *   silence while the other talks (over half of all frames are exact zeros), so a gap inside silence
+ *   would shift every later silent frame onto the wrong sequence number (too-old send times, then
+ *   frames "lost" where speech resumes). Content mode therefore adds a fixed pseudo-random dither at
+ *   about -70 dBFS to the caller audio (inaudible; nothing on the path treats silence specially), which
+ *   makes every frame unique; the ring is computed from the same dithered audio.
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { readWav, resampleClip } from '../../gateway/src/audio/wav.ts';
+import { mulawEncode } from '../../gateway/src/audio/g711.ts';
 import { FormatConverter } from '../../gateway/src/session/format-converter.ts';
 import { sameFormat, type AudioFormat } from '../../gateway/src/providers/types.ts';
 
@@ -99,4 +107,49 @@ export function identifyByContent(ring: Buffer, frameBytes: number, startFrame: 
     if (frame.compare(ring, at, at + frameBytes) === 0) return seq;
   }
   return -1;
+}
+
+/**
+ * Adds uniform integer noise in [-amplitude, amplitude] (saturating), from a fixed xorshift32 seed so
+ * every load client and the ring see the same audio.
+ */
+export function dither(pcm: Int16Array, amplitude: number, seed = 0x9e3779b9): void {
+  let x = seed >>> 0 || 1;
+  const span = 2 * amplitude + 1;
+  for (let i = 0; i < pcm.length; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    const v = pcm[i]! + ((x % span) - amplitude);
+    pcm[i] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+  }
+}
+
+/**
+ * The callers' audio: every corpus conversation, both speakers, end to end, in the transport's format
+ * (native: PCM16 24 kHz, 960-byte frames; twilio: μ-law 8 kHz, 160-byte frames). With `withDither`
+ * (content identification) every frame is made unique: ±8 LSB at 24 kHz; ±24 at 8 kHz, since μ-law's
+ * smallest step is 8 LSB of PCM16 and smaller noise would encode to silence again.
+ */
+export function callerAudio(corpus: string, transport: 'native' | 'twilio', withDither: boolean): { bytes: Uint8Array; frameBytes: number } {
+  const index = JSON.parse(readFileSync(path.join(corpus, 'index.json'), 'utf8')) as { conversations: string[] };
+  const parts: Int16Array[] = [];
+  for (const conv of index.conversations) for (const spk of ['a', 'b']) parts.push(readWav(readFileSync(path.join(corpus, conv, `${spk}.wav`)), 24000));
+  const all = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    all.set(p, off);
+    off += p.length;
+  }
+  if (transport === 'native') {
+    if (withDither) dither(all, 8);
+    return { bytes: new Uint8Array(all.buffer), frameBytes: 960 };
+  }
+  const pcm8 = resampleClip(all, 24000, 8000);
+  if (withDither) dither(pcm8, 24);
+  const mu = new Uint8Array(pcm8.length);
+  mulawEncode(pcm8, mu);
+  return { bytes: mu, frameBytes: 160 };
 }

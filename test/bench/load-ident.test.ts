@@ -2,32 +2,20 @@
  * How bench:load recognises returned frames (bench/lib/load-ident.ts): which paths keep the bytes,
  * and, where the gateway resamples, that the predicted ring matches what the gateway's own
  * conversion chain returns for a caller starting anywhere in the corpus (wrap included), and that
- * matching finds each frame, skips a gap, and never takes a frame for another.
+ * matching finds each frame, skips a gap (in speech or in the corpus' digital silence), and never
+ * takes a frame for another.
  */
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { readWav, resampleClip } from '../../gateway/src/audio/wav.ts';
-import { mulawEncode } from '../../gateway/src/audio/g711.ts';
 import { FormatConverter } from '../../gateway/src/session/format-converter.ts';
 import type { AudioFormat } from '../../gateway/src/providers/types.ts';
-import { describePath, identifyByContent, identModeOf, returnedRing, type PathFormats } from '../../bench/lib/load-ident.ts';
+import { callerAudio, describePath, identifyByContent, identModeOf, returnedRing, type PathFormats } from '../../bench/lib/load-ident.ts';
 
 const corpus = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/corpus');
 const PCM24: AudioFormat = { codec: 'pcm16', sampleRate: 24000 };
 const PCM16K: AudioFormat = { codec: 'pcm16', sampleRate: 16000 };
 const MULAW: AudioFormat = { codec: 'mulaw', sampleRate: 8000 };
-
-/** 6 s of corpus speech in the client format, as the load client sends it */
-function clientAudio(f: AudioFormat): { audio: Uint8Array; frameBytes: number } {
-  const pcm = readWav(readFileSync(path.join(corpus, 'conv00', 'a.wav')), 24000).subarray(0, 24000 * 6);
-  if (f.codec === 'pcm16') return { audio: new Uint8Array(pcm.buffer, pcm.byteOffset, pcm.byteLength), frameBytes: 960 };
-  const pcm8 = resampleClip(pcm, 24000, 8000);
-  const mu = new Uint8Array(pcm8.length);
-  mulawEncode(pcm8, mu);
-  return { audio: mu, frameBytes: 160 };
-}
 
 /**
  * What one gateway session returns for a caller starting at corpus frame `start`: fresh converters
@@ -63,10 +51,10 @@ t.test('bytes pass through only where no format differs', async (t) => {
 for (const [name, client] of [['native', PCM24], ['twilio', MULAW]] as const) {
   t.test(`${name} + elevenlabs (pcm_16000): the ring predicts every returned frame after the first two`, async (t) => {
     const p: PathFormats = { client, providerIn: PCM16K, providerOut: PCM16K };
-    const { audio, frameBytes } = clientAudio(client);
+    const { bytes: audio, frameBytes } = callerAudio(corpus, name, true);
     const ring = returnedRing(audio, frameBytes, p);
     const n = ring.length / frameBytes;
-    t.equal(n, 300);
+    t.ok(n > 1000, `${n} frames`);
     // starts near the end, so the caller wraps to corpus frame 0 mid-stream
     for (const start of [0, 137, n - 40]) {
       const back = gatewayReturns(audio, frameBytes, p, start, 120, new Set());
@@ -85,7 +73,7 @@ for (const [name, client] of [['native', PCM24], ['twilio', MULAW]] as const) {
 
 t.test('identification: in order, across a gap, never another frame', async (t) => {
   const p: PathFormats = { client: PCM24, providerIn: PCM16K, providerOut: PCM16K };
-  const { audio, frameBytes } = clientAudio(PCM24);
+  const { bytes: audio, frameBytes } = callerAudio(corpus, 'native', true);
   const ring = returnedRing(audio, frameBytes, p);
   const start = 50;
   // frames 0-9 lost (provider not yet connected), 70-72 lost mid-call
@@ -110,4 +98,53 @@ t.test('identification: in order, across a gap, never another frame', async (t) 
   const other = gatewayReturns(audio, frameBytes, p, 200, 40, new Set());
   t.equal(other.slice(2).filter(({ bytes }) => identifyByContent(ring, frameBytes, start, 0, 150, bytes) >= 0).length, 0);
   t.equal(identifyByContent(ring, frameBytes, start, 0, 150, Buffer.alloc(10)), -1, 'wrong length');
+});
+
+/** the returned frames identified in order as the load client does; the seqs it assigned */
+function identifyAll(ring: Buffer, frameBytes: number, start: number, sent: number, back: Array<{ seq: number; bytes: Buffer }>): Array<{ seq: number; id: number }> {
+  let next = 0;
+  const out: Array<{ seq: number; id: number }> = [];
+  for (const { seq, bytes } of back) {
+    const id = identifyByContent(ring, frameBytes, start, next, sent, bytes);
+    if (id < 0) continue;
+    out.push({ seq, id });
+    next = id + 1;
+  }
+  return out;
+}
+
+t.test('a gap inside digital silence: the dither keeps identification exact', async (t) => {
+  const p: PathFormats = { client: PCM24, providerIn: PCM16K, providerOut: PCM16K };
+  const plain = callerAudio(corpus, 'native', false);
+  const fb = plain.frameBytes;
+  const n = Math.floor(plain.bytes.length / fb);
+  const silent = (j: number): boolean => plain.bytes.subarray(j * fb, (j + 1) * fb).every((b) => b === 0);
+  // a caller that starts in a long silence that speech ends
+  let start = -1;
+  for (let j = 0; j + 60 < n && start < 0; j++) {
+    let run = 0;
+    while (run < 60 && silent(j + run)) run++;
+    if (run >= 40 && run < 60) start = j;
+    else j += run;
+  }
+  t.ok(start >= 0, 'the corpus has silence followed by speech');
+  const dropped = new Set(Array.from({ length: 10 }, (_, i) => i)); // provider still connecting
+  // without the dither, the silent frames after the gap are taken for the ones lost in it
+  const ringPlain = returnedRing(plain.bytes, fb, p);
+  const wrongPlain = identifyAll(ringPlain, fb, start, 100, gatewayReturns(plain.bytes, fb, p, start, 100, dropped)).filter((f) => f.id !== f.seq);
+  t.ok(wrongPlain.length >= 30, `undithered: ${wrongPlain.length} frames misidentified`);
+  const dithered = callerAudio(corpus, 'native', true);
+  const ring = returnedRing(dithered.bytes, fb, p);
+  const back = gatewayReturns(dithered.bytes, fb, p, start, 100, dropped);
+  const ids = identifyAll(ring, fb, start, 100, back);
+  t.same(ids.filter((f) => f.id !== f.seq), [], 'dithered: every frame identified as itself');
+  t.equal(ids.length, back.length - 1, 'all but the first frame after the gap');
+});
+
+t.test('twilio: the dither survives μ-law, so silent frames are unique too', async (t) => {
+  const { bytes, frameBytes } = callerAudio(corpus, 'twilio', true);
+  const n = Math.floor(bytes.length / frameBytes);
+  const seen = new Set<string>();
+  for (let j = 0; j < n; j++) seen.add(Buffer.from(bytes.subarray(j * frameBytes, (j + 1) * frameBytes)).toString('base64'));
+  t.equal(seen.size, n, 'no two frames alike');
 });
