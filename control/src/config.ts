@@ -69,6 +69,11 @@ export const ControlConfigSchema = z.object({
   ELEVENLABS_WEBHOOK_SECRET: optionalString,
   /** service credential the gateway presents on /internal/tools (Bearer); absent => the route refuses all */
   CONTROL_SERVICE_TOKEN: z.string().min(24).optional().or(z.literal('').transform(() => undefined)),
+  /**
+   * let tenant HTTP tools and webhook endpoints reach loopback, private and other special-purpose
+   * addresses (development against local services; never on a shared deployment: SSRF)
+   */
+  EGRESS_ALLOW_PRIVATE: envBool(false),
   /** upper bound for tenant HTTP tool timeouts */
   TOOL_TIMEOUT_MAX_MS: envInt(15_000),
   /** session content (transcripts, recordings, post-call data, features) is deleted after this many days */

@@ -36,6 +36,9 @@ export async function startTestControl(t: Teardown, env: Record<string, string> 
     LOG_LEVEL: 'silent',
     RATE_LIMIT_PREFIX: `sbtest:${randomBytes(6).toString('hex')}`,
     PUBLIC_GATEWAY_URL: 'ws://gw.test:8080',
+    // tests' tool servers and webhook receivers listen on loopback (test/control-ext/egress.test.ts
+    // turns this off to prove the default refuses them)
+    EGRESS_ALLOW_PRIVATE: 'true',
     ...env,
   });
   const { generateSigningKey } = await import('../../shared/src/token.ts');

@@ -35,7 +35,7 @@ t.test('webhook endpoint failing twice then succeeding: one accepted, signed del
   const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
 
   const ctl = await startTestControl(t);
-  const config = { WEBHOOK_BACKOFF_BASE_MS: 200, WEBHOOK_MAX_AGE_MS: 24 * 3600 * 1000, WEBHOOK_TIMEOUT_MS: 2000 };
+  const config = { WEBHOOK_BACKOFF_BASE_MS: 200, WEBHOOK_MAX_AGE_MS: 24 * 3600 * 1000, WEBHOOK_TIMEOUT_MS: 2000, EGRESS_ALLOW_PRIVATE: true }; // the receiver is on loopback
   const owner = await ctl.signup();
   const created = await ctl.req('POST', '/v1/webhooks', { token: owner.access, body: { url: hookUrl, events: ['session.ended'] } });
   t.equal(created.status, 201);

@@ -16,6 +16,7 @@ import { appendAudit } from './audit.ts';
 import { sessionTenant } from './billing.ts';
 import { decryptFor, encryptFor, keyringOf } from './envelope.ts';
 import type { KeyConfig } from './transcripts.ts';
+import { egressPost, EgressBlockedError, type EgressPolicy, type EgressResponse } from './egress.ts';
 
 interface BuiltinTool { name: string; description: string; schema: z.ZodType; run(args: unknown): unknown }
 
@@ -107,22 +108,22 @@ export function signToolRequest(secret: string, body: string, t = Math.floor(Dat
   return `t=${t},v1=${createHmac('sha256', secret).update(`${t}.${body}`).digest('hex')}`;
 }
 
-async function callHttpTool(row: ToolRow, secret: string, payload: { tool: string; session_id: string; call_id: string | null; args: unknown }): Promise<unknown> {
+async function callHttpTool(row: ToolRow, secret: string, payload: { tool: string; session_id: string; call_id: string | null; args: unknown }, policy: EgressPolicy): Promise<unknown> {
   const body = JSON.stringify(payload);
-  let res: Response;
+  let res: EgressResponse;
   try {
-    res = await fetch(row.url, {
-      method: 'POST', body, redirect: 'error', signal: AbortSignal.timeout(row.timeout_ms),
+    res = await egressPost(row.url, {
+      body, timeoutMs: row.timeout_ms,
       headers: { 'content-type': 'application/json', 'x-switchboard-signature': signToolRequest(secret, body), 'user-agent': 'switchboard-tools/1' },
-    });
+    }, policy);
   } catch (e) {
+    if (e instanceof EgressBlockedError) throw new AppError('TOOL_FAILED', `tool ${row.name} may not be called: ${e.message}`, { reason: 'blocked' });
     const timeout = (e as Error).name === 'TimeoutError' || (e as Error).name === 'AbortError';
     throw new AppError('TOOL_FAILED', timeout ? `tool ${row.name} timed out after ${row.timeout_ms} ms` : `tool ${row.name} could not be reached`, { reason: timeout ? 'timeout' : 'network' });
   }
-  const text = await res.text();
-  if (!res.ok) throw new AppError('TOOL_FAILED', `tool ${row.name} answered HTTP ${res.status}`, { reason: 'http_status', status: res.status });
+  if (res.status < 200 || res.status > 299) throw new AppError('TOOL_FAILED', `tool ${row.name} answered HTTP ${res.status}`, { reason: 'http_status', status: res.status });
   try {
-    const parsed = JSON.parse(text) as unknown;
+    const parsed = JSON.parse(res.body) as unknown;
     // a tool may answer {result: ...} or the bare result
     return parsed && typeof parsed === 'object' && !Array.isArray(parsed) && 'result' in parsed ? (parsed as { result: unknown }).result : parsed;
   } catch {
@@ -135,7 +136,7 @@ async function callHttpTool(row: ToolRow, secret: string, payload: { tool: strin
  * code TOOL_FAILED when the tool failed; throws UNPROCESSABLE for bad arguments, NOT_FOUND / FORBIDDEN / CONFLICT
  * for an unknown tool, one the agent does not list, or a session that is not live. Audited either way.
  */
-export async function callTool(deps: { db: Db; config: KeyConfig }, name: string, req: { session_id: string; call_id?: string; args: Record<string, unknown> }) {
+export async function callTool(deps: { db: Db; config: KeyConfig & Pick<ControlConfig, 'EGRESS_ALLOW_PRIVATE'> }, name: string, req: { session_id: string; call_id?: string; args: Record<string, unknown> }) {
   const tenantId = await sessionTenant(deps.db, req.session_id);
   if (!tenantId) throw new AppError('NOT_FOUND', 'no such session');
   const started = performance.now();
@@ -157,7 +158,7 @@ export async function callTool(deps: { db: Db; config: KeyConfig }, name: string
       result = ctx.builtin.run(validateArgs(ctx.builtin.schema, req.args));
     } else {
       const args = validateArgs(schemaFromJson(ctx.row!.args_schema), req.args);
-      result = await callHttpTool(ctx.row!, ctx.secret!, { tool: name, session_id: req.session_id, call_id: req.call_id ?? null, args });
+      result = await callHttpTool(ctx.row!, ctx.secret!, { tool: name, session_id: req.session_id, call_id: req.call_id ?? null, args }, { allowPrivate: deps.config.EGRESS_ALLOW_PRIVATE });
     }
     outcome = { ok: true };
     return { result };

@@ -12,11 +12,12 @@ import { newId, randomToken } from '../../../shared/src/ids.ts';
 import { AppError } from '../../../shared/src/errors.ts';
 import { withTenant, type Db } from '../db/client.ts';
 import type { ControlConfig } from '../config.ts';
+import { egressPost, EgressBlockedError } from './egress.ts';
 
 export const WEBHOOK_EVENTS = ['session.ended', 'report.ready'] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
-export type WebhookConfig = Pick<ControlConfig, 'WEBHOOK_BACKOFF_BASE_MS' | 'WEBHOOK_MAX_AGE_MS' | 'WEBHOOK_TIMEOUT_MS'>;
+export type WebhookConfig = Pick<ControlConfig, 'WEBHOOK_BACKOFF_BASE_MS' | 'WEBHOOK_MAX_AGE_MS' | 'WEBHOOK_TIMEOUT_MS' | 'EGRESS_ALLOW_PRIVATE'>;
 
 /** the header value for a body at unix time `t` */
 export function signatureHeader(secret: string, t: number, body: string): string {
@@ -144,18 +145,15 @@ export async function attemptDelivery(db: Db, config: WebhookConfig, log: Logger
   let status: number | null = null;
   let error: string | null = null;
   try {
-    const res = await fetch(claimed.url, {
-      method: 'POST',
+    // a 3xx is not followed (egress never follows redirects): it is a failed attempt like any non-2xx
+    const res = await egressPost(claimed.url, {
       headers: { 'content-type': 'application/json', 'user-agent': 'Switchboard-Webhooks/1', 'switchboard-signature': signatureHeader(claimed.secret, t, body) },
-      body,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(config.WEBHOOK_TIMEOUT_MS),
-    });
+      body, timeoutMs: config.WEBHOOK_TIMEOUT_MS, maxResponseBytes: 64 * 1024,
+    }, { allowPrivate: config.EGRESS_ALLOW_PRIVATE });
     status = res.status;
-    await res.arrayBuffer().catch(() => undefined);
-    if (!res.ok) error = `HTTP ${res.status}`;
+    if (status < 200 || status > 299) error = `HTTP ${res.status}`;
   } catch (e) {
-    error = (e as Error).message.slice(0, 500);
+    error = (e instanceof EgressBlockedError ? `blocked: ${e.message}` : (e as Error).message).slice(0, 500);
   }
   const attempts = claimed.attempts + 1;
   const delay = backoffMs(attempts, config.WEBHOOK_BACKOFF_BASE_MS);
