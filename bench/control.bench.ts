@@ -7,14 +7,16 @@
  *   - POST /v1/sessions with an API key (auth lookup + rate limit + consent check + insert + audit
  *     append + ES256 token mint), the server-to-server path apps use;
  *   - POST /v1/sessions with a user access token (JWT auth instead of the key lookup);
- *   - a Koa hello-world route (same Koa version, same process, no middleware) as the ceiling.
+ *   - a Koa hello-world route (same Koa version, same process, no middleware) as the ceiling;
+ *   - the floor of any session creation on this machine: a bare Koa route doing one durable insert and
+ *     one token mint (no auth, consent, billing, audit) - how close the real route could ever get.
  * Target: session creation >= 0.25x hello-world req/s, p99 < 25 ms.
  */
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 
@@ -25,7 +27,7 @@ const WARMUP_MS = 1000;
 /** the multi-tenant scenario spreads the load so no tenant's audit chain serialises it */
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 25);
 const JSON_OUT = process.argv.includes('--json');
-/** BENCH_ONLY=hello,key,jwt,tenants,healthz runs only those scenarios (e.g. to profile one) */
+/** BENCH_ONLY=hello,floor,key,jwt,tenants,healthz runs only those scenarios (e.g. to profile one) */
 const ONLY = process.env.BENCH_ONLY?.split(',') ?? null;
 
 if (process.argv.includes('--serve')) await serve();
@@ -42,11 +44,34 @@ async function serve() {
     JWT_SECRET: randomBytes(32).toString('hex'), LOG_LEVEL: 'silent', SCRYPT_COST: '1024',
     API_KEY_RATE_LIMIT_PER_MIN: '100000000', AUTH_RATE_LIMIT_PER_MIN: '100000', DATABASE_POOL_MAX: process.env.BENCH_POOL ?? '10',
   });
-  const { generateSigningKey } = await import('../shared/src/token.ts');
+  const { generateSigningKey, mintSessionToken } = await import('../shared/src/token.ts');
   // an ephemeral key: nothing is written under DATA_DIR
-  const control = await startControl({ config, commands: new InProcessCommandBus(), signingKey: await generateSigningKey() });
+  const signingKey = await generateSigningKey();
+  const control = await startControl({ config, commands: new InProcessCommandBus(), signingKey });
+  // The floor: what any session creation must do at the least, without the product around it - read
+  // a JSON body, one durable insert of a session-sized row (autocommit: no BEGIN/COMMIT round trips),
+  // one ES256 token mint. No auth, consent, billing, audit, RLS or validation.
+  const floorSql = postgres(process.env.BENCH_DATABASE_URL!, { max: Number(process.env.BENCH_POOL ?? 10), onnotice: () => {} });
+  await floorSql`create table if not exists bench_floor (id uuid primary key, tenant_id uuid not null, body jsonb not null, created_at timestamptz not null default now())`;
   const hello = new Koa();
-  hello.use((ctx) => { ctx.body = { hello: 'world' }; });
+  hello.use(async (ctx) => {
+    if (ctx.method !== 'POST') {
+      ctx.body = { hello: 'world' };
+      return;
+    }
+    const chunks: Buffer[] = [];
+    for await (const c of ctx.req) chunks.push(c as Buffer);
+    const body = JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>;
+    const id = randomUUID();
+    const tenant = randomUUID();
+    await floorSql`insert into bench_floor (id, tenant_id, body) values (${id}, ${tenant}, ${floorSql.json(body as never)})`;
+    const token = await mintSessionToken({
+      sub: 'caller', sid: id, tid: tenant, participants: ['caller'], provider: 'openai', transport: 'web', agent: { ref: 'bench' },
+      purposes: ['voice_processing'], max_duration_s: 3600, ttl_s: 600,
+    }, signingKey);
+    ctx.status = 201;
+    ctx.body = { session_id: id, token };
+  });
   const server = http.createServer(hello.callback());
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -55,6 +80,7 @@ async function serve() {
   process.on('SIGTERM', async () => {
     server.close();
     server.closeAllConnections();
+    await floorSql.end();
     await control.close();
     process.exit(0);
   });
@@ -132,6 +158,7 @@ async function main() {
     // hello-world first: every ratio is against it
     const scenarios: Array<[string, () => Promise<Result>]> = [
       ['hello', () => load('koa hello-world GET', meter, () => request(agent, 'GET', `${urls.hello}/`))],
+      ['floor', () => load('floor: koa + 1 insert + token mint', meter, () => request(agent, 'POST', `${urls.hello}/floor`, sessionBody()), 201)],
       ['key', () => load('POST /v1/sessions (API key)', meter, () => request(agent, 'POST', `${urls.control}/v1/sessions`, sessionBody(), key), 201)],
       ['jwt', () => load('POST /v1/sessions (user JWT)', meter, () => request(agent, 'POST', `${urls.control}/v1/sessions`, sessionBody(), user), 201)],
       ['tenants', () => load(`POST /v1/sessions (API key, ${TENANTS} tenants)`, meter, () => request(agent, 'POST', `${urls.control}/v1/sessions`, sessionBody(), tenants[k++ % TENANTS]!.key), 201)],
