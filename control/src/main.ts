@@ -20,7 +20,9 @@ const bus = createBus({
 }, logger.child({ svc: 'bus' }));
 const control = await startControl({ config, commands: bus.commands, logger, registry: bus.registry });
 const consumer = startEventConsumer(bus.events, { db: control.db, bus: bus.commands, config, log: logger, webhooks: config });
-const watch = startGatewayWatch(bus.registry, control.db, logger, config.GATEWAY_WATCH_INTERVAL_MS, config);
+const watch = startGatewayWatch(bus.registry, control.db, logger, {
+  intervalMs: config.GATEWAY_WATCH_INTERVAL_MS, graceMs: config.GATEWAY_HEARTBEAT_TTL_MS, webhooks: config,
+});
 const webhooks = startWebhookDelivery(control.db, config, logger, config.WEBHOOK_POLL_MS);
 logger.info({ url: control.url, docs: `${control.url}/docs`, bus: bus.kind }, 'control plane listening');
 process.stdout.write(`control plane listening on ${control.url} (docs: ${control.url}/docs)\n`);
