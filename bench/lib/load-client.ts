@@ -7,7 +7,7 @@
  * recognised (a sequence number stamped into its first 4 bytes when the bytes pass through, or its
  * predicted content when the gateway resamples) is explained in load-ident.ts.
  *
- * Config: JSON in LOAD_CLIENT_CONFIG. Output: progress on stderr; `{"phase":"measure-start"}`,
+ * Config: JSON on stdin. Output: progress on stderr; `{"phase":"measure-start"}`,
  * `{"phase":"measure-end"}` and finally one JSON result line on stdout.
  */
 import WebSocket from 'ws';
@@ -65,7 +65,9 @@ interface Caller {
 }
 
 async function main(): Promise<void> {
-  const cfg = JSON.parse(process.env.LOAD_CLIENT_CONFIG ?? '{}') as LoadClientConfig;
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  const cfg = JSON.parse(Buffer.concat(chunks).toString('utf8')) as LoadClientConfig;
   const mode = identModeOf(cfg.path);
   const { bytes: audio, frameBytes } = callerAudio(cfg.corpus, cfg.transport, mode === 'content');
   const ring = mode === 'content' ? returnedRing(audio, frameBytes, cfg.path) : null;

@@ -124,11 +124,9 @@ export interface ClientRun {
 }
 
 export function startClient(script: string, config: unknown, cwd: string): ClientRun {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
-    cwd,
-    env: { ...process.env, LOAD_CLIENT_CONFIG: JSON.stringify(config) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // the config (hundreds of tokens) goes in on stdin: one environment variable is capped at 128 KiB
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdin!.end(JSON.stringify(config));
   applyNice(child.pid);
   const phases = new Map<string, () => void>();
   const result = new Promise<unknown>((resolve, reject) => {
