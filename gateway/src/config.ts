@@ -30,6 +30,8 @@ export const GatewayEnv = z.object({
   GATEWAY_SEND_HIGH_WATER_BYTES: envInt(64 * 1024),
   /** most agent audio queued per connection ahead of pacing; beyond it the oldest frames drop (counted) */
   GATEWAY_OUTPUT_QUEUE_MS: envInt(20_000),
+  /** caller audio held while the provider connects (the caller may talk from session.started on) */
+  GATEWAY_CONNECT_HOLD_MS: envInt(3000),
   /** how far agent audio may be sent ahead of real-time playout (issue: <= 200 ms) */
   GATEWAY_PLAYOUT_LEAD_MS: envInt(200),
   /** pacing timer period */

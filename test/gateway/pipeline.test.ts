@@ -2,6 +2,7 @@ import t from 'tap';
 import { FormatConverter } from '../../gateway/src/session/format-converter.ts';
 import { Playout, type PlayoutTarget } from '../../gateway/src/session/playout.ts';
 import { mulawEncode } from '../../gateway/src/audio/g711.ts';
+import { FrameHold } from '../../gateway/src/session/frame-hold.ts';
 
 function tone(rate: number, ms: number, hz = 440, amp = 8000): Int16Array {
   const n = (rate * ms) / 1000;
@@ -92,4 +93,17 @@ t.test('Playout: pacing lead, bounded queue dropping the oldest, played time cla
   t.ok(p.active(1210));
   t.equal(p.clear(1210), 0);
   t.equal(p.queuedFrames, 0);
+});
+
+t.test('FrameHold: keeps the newest maxMs of frames in order, counts what it dropped, releases once', async (t) => {
+  const hold = new FrameHold(60); // three 20 ms frames
+  for (let i = 1; i <= 5; i++) hold.push(new Uint8Array(4).fill(i));
+  t.equal(hold.heldFrames, 3);
+  t.equal(hold.dropped, 2, 'the two oldest frames were dropped');
+  const out: number[] = [];
+  hold.release((f) => out.push(f[0]!, f.length));
+  t.same(out, [3, 4, 4, 4, 5, 4], 'frames 3, 4, 5 in order, whole');
+  t.equal(hold.heldFrames, 0);
+  hold.release(() => t.fail('nothing is released twice'));
+  t.throws(() => { hold.push(new Uint8Array(4)); hold.push(new Uint8Array(5)); }, RangeError, 'frames of another length are refused');
 });

@@ -76,3 +76,25 @@ t.test('Twilio -> gateway -> elevenlabs pcm_16000: resampled both ways, speech o
   t.ok(alignedSimilarity(played, utteranceAt('conv00', 1, 8000).pcm, 8000, 600) > 0.8, 'the caller heard the agent at 8 kHz μ-law (16 kHz downsampled)');
   t.same(call.errors, []);
 });
+
+t.test('what the caller says while the provider is still connecting reaches it, first and in order', async (t) => {
+  // a provider that takes 700 ms to accept the session: the caller is already talking
+  const si = await startOpenAIStandIn({ upgradeDelayMs: 700, userTranscript: 'hello' });
+  t.teardown(() => si.close());
+  registerRemoteProviders(providersConfig({ OPENAI_API_KEY: si.apiKey, OPENAI_BASE_URL: si.baseURL, PROVIDER_EXTRA_CA_PEM: si.ca }));
+  const tg = await startTestGateway();
+  t.teardown(() => tg.close());
+  const token = await tg.token({ transport: 'twilio', provider: 'openai', sub: 'caller' });
+  const call = new TwilioMediaClient(`${tg.gw.url}/v1/twilio/media`, { customParameters: { token } });
+  await call.start();
+  t.teardown(() => call.ws.terminate());
+  await sleep(150); // the token is verified and the call bridged; the provider is still connecting
+  t.equal(si.connections.length, 0, 'the provider has not accepted yet');
+  const speech = utteranceAt('conv00', 0, 8000).pcm;
+  const words = encode(speech.subarray(0, 8000 - (8000 % 160)), 'pcmu'); // the first second, spoken in real time
+  await call.sendAudio(words);
+  await until(() => (si.connections[0]?.audioBytes.pcmu ?? 0) >= words.length, 5000, 'the first second at OpenAI');
+  const heard = Buffer.concat(si.connections[0]!.rawIn);
+  t.ok(heard.subarray(0, words.length).equals(words), 'OpenAI heard the caller from the first byte, none lost during its connect');
+  t.same(call.errors, []);
+});

@@ -30,6 +30,8 @@ export interface OpenAIStandInOptions {
    * response (no VAD, nothing recorded but byte counts), so a bench measures the gateway, not a script.
    */
   loopback?: boolean;
+  /** milliseconds before the WebSocket upgrade is answered (a provider slow to accept a session) */
+  upgradeDelayMs?: number;
 }
 
 interface Item {
@@ -529,7 +531,7 @@ class Conn {
 
 export async function startOpenAIStandIn(options: OpenAIStandInOptions = {}): Promise<OpenAIStandIn> {
   const apiKey = options.apiKey ?? 'sk-test-standin';
-  const opts = { apiKey, userTranscript: options.userTranscript ?? 'Hello there, can you hear me?', chunkMs: options.chunkMs ?? 100, loopback: options.loopback ?? false };
+  const opts = { apiKey, userTranscript: options.userTranscript ?? 'Hello there, can you hear me?', chunkMs: options.chunkMs ?? 100, loopback: options.loopback ?? false, upgradeDelayMs: options.upgradeDelayMs ?? 0 };
   const script = new Script(options.script);
   const conns: Conn[] = [];
   const connections: OpenAIConnection[] = [];
@@ -557,7 +559,7 @@ export async function startOpenAIStandIn(options: OpenAIStandInOptions = {}): Pr
         rejectUpgrade(socket, 400, { error: { message: "Missing required parameter: 'model'.", type: 'invalid_request_error', code: 'missing_required_parameter', param: 'model' } });
         return;
       }
-      wss.handleUpgrade(req, socket, head, (ws) => {
+      const accept = () => wss.handleUpgrade(req, socket, head, (ws) => {
         const c = new Conn(ws, req, model ?? 'gpt-realtime', opts, script);
         if (req.headers['openai-beta'] !== undefined) {
           // Beta clients are refused once they speak (PROTOCOLS.md 2.1).
@@ -567,6 +569,8 @@ export async function startOpenAIStandIn(options: OpenAIStandInOptions = {}): Pr
         conns.push(c);
         connections.push(c.rec);
       });
+      if (options.upgradeDelayMs) setTimeout(accept, options.upgradeDelayMs);
+      else accept();
     },
   });
   return {

@@ -17,6 +17,7 @@ import { mixSaturating } from '../audio/pcm.ts';
 import type { Provider, ProviderSink, ProviderUsage, ToolCall } from '../providers/types.ts';
 import { RELAY_SAMPLE, type GatewayMetrics } from '../metrics.ts';
 import type { GatewayConfig } from '../config.ts';
+import { FrameHold } from './frame-hold.ts';
 import { FormatConverter, int16Of, bytesOf } from './format-converter.ts';
 import { Participant } from './participant.ts';
 import type { Pacer } from './playout.ts';
@@ -50,6 +51,8 @@ export class Session implements ProviderSink {
   private currentResponse: string | null = null;
   private droppedResponse: string | null = null;
   private providerOpenAt = 0;
+  /** caller audio while the provider connects; null once it is open (or failed) */
+  private hold: FrameHold | null;
   private providerClosedAt = 0;
   private reported: UsageTotals = { seconds_in: 0, seconds_out: 0, provider_seconds: 0 };
   private tickSeq = 0;
@@ -76,6 +79,7 @@ export class Session implements ProviderSink {
     this.mixOut = new Int16Array(provider.inputFormat.codec === 'pcm16' ? (provider.inputFormat.sampleRate * 20) / 1000 : 0);
     this.maxTimer = setTimeout(() => this.end('max_duration'), claims.max_duration_s * 1000);
     this.maxTimer.unref();
+    this.hold = new FrameHold(deps.config.GATEWAY_CONNECT_HOLD_MS);
   }
 
   /** open the provider; a failure ends the session */
@@ -84,8 +88,17 @@ export class Session implements ProviderSink {
     try {
       await this.provider.connect({ claims: this.claims, sink: this, logger: this.log, signal: ac.signal });
       this.providerOpenAt = performance.now();
-      if (this.ended) void this.provider.close();
+      const hold = this.hold!;
+      this.hold = null;
+      if (this.ended) {
+        void this.provider.close();
+        return;
+      }
+      // what the caller said while the provider connected goes first, in order
+      if (hold.heldFrames > 0) this.log.debug({ frames: hold.heldFrames, dropped: hold.dropped }, 'caller audio held during provider connect');
+      hold.release((f) => this.provider.sendAudio(f));
     } catch (e) {
+      this.hold = null;
       const code = (e as { code?: ErrorCode }).code ?? 'PROVIDER_UNAVAILABLE';
       this.log.warn({ err: e }, 'provider connect failed');
       this.deps.metrics.providerErrors.labels(this.claims.provider, code).inc();
@@ -160,7 +173,10 @@ export class Session implements ProviderSink {
     conv.push(frame);
     const primary = this.participants[0] === p;
     for (let g = conv.next(); g !== null; g = conv.next()) {
-      if (primary) this.provider.sendAudio(this.mixIn(g));
+      if (primary) {
+        if (this.hold !== null) this.hold.push(this.mixIn(g));
+        else this.provider.sendAudio(this.mixIn(g));
+      }
       else if (this.mixOut.length > 0) {
         // Held for the first participant's next frame, which carries both voices to the provider.
         p.mixSlot.set(int16Of(g));
