@@ -11,8 +11,36 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import uws, { type AppOptions, type RecognizedString, type WebSocket, type WebSocketBehavior } from 'uWebSockets.js';
 import { buildWeb } from '../../control/web/build.ts';
 import { startSystem } from './system.ts';
+
+// What the gateway's uWS saw of each /v1/audio socket (upgrade request, open, text events, close
+// code), for the guest-join failure report: a refused upgrade never opens, while a socket that uWS
+// opened and then dropped closes with 1006 before any event. Installed before the gateway creates its
+// app; the gateway logs nothing at the socket level and runs with silent logs here.
+const gatewaySockets: string[] = [];
+const uwsApp = uws.App;
+(uws as { App: unknown }).App = (...options: [AppOptions?]) => {
+  const app = uwsApp(...options); // uWS aborts on an explicit undefined
+  const ws = app.ws.bind(app);
+  app.ws = <U>(pattern: RecognizedString, b: WebSocketBehavior<U>) => {
+    if (pattern !== '/v1/audio') return ws(pattern, b);
+    const who = (s: WebSocket<U>) => (s.getUserData() as { claims?: { sub: string } }).claims?.sub ?? '?';
+    const note = (text: string) => gatewaySockets.push(`${new Date().toISOString().slice(17, 23)} ${text}`);
+    return ws(pattern, {
+      ...b,
+      upgrade: (res, req, context) => { note('upgrade request'); b.upgrade!(res, req, context); },
+      open: (s) => { note(`open ${who(s)}`); b.open!(s); },
+      message: (s, m, isBinary) => {
+        if (!isBinary) note(`event from ${who(s)}: ${Buffer.from(m).toString().slice(0, 60)}`);
+        b.message!(s, m, isBinary);
+      },
+      close: (s, code, m) => { note(`close ${who(s)} ${code} ${Buffer.from(m).toString()}`); b.close!(s, code, m); },
+    });
+  };
+  return app;
+};
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -147,11 +175,44 @@ t.test('web app: sign up, consent, echo session with live features, report in hi
   t.match(href ?? '', /\/app#join=.+&gw=ws/, 'join link carries a participant token and the gateway URL');
   const guest = await context.newPage();
   guest.on('pageerror', (e) => pageErrors.push(`guest: ${e.message}`));
+  // what the browser saw of the guest's gateway socket: a refused handshake shows only as a console
+  // error and a non-101 handshake status, frames sent/received show whether it ever opened
+  const guestSocket: string[] = [];
+  const noteGuest = (text: string) => guestSocket.push(`${new Date().toISOString().slice(17, 23)} ${text}`);
+  guest.on('console', (m) => noteGuest(`console.${m.type()}: ${m.text()}`));
+  const cdp = await context.newCDPSession(guest);
+  await cdp.send('Network.enable');
+  cdp.on('Network.webSocketHandshakeResponseReceived', (e) => noteGuest(`handshake ${e.response.status}`));
+  cdp.on('Network.webSocketFrameError', (e) => noteGuest(`frame error: ${e.errorMessage}`));
+  guest.on('websocket', (ws) => {
+    noteGuest('socket created');
+    ws.on('framesent', (f) => { if (typeof f.payload === 'string') noteGuest(`sent ${f.payload.slice(0, 60)}`); });
+    ws.on('framereceived', (f) => { if (typeof f.payload === 'string') noteGuest(`received ${f.payload.slice(0, 60)}`); });
+    ws.on('close', () => noteGuest('socket closed'));
+  });
+  const gatewayUrl = sys.gateway.url.replace(/^ws/, 'http');
+  const diagnose = async (joined: PageState) => {
+    const metrics = await fetch(`${gatewayUrl}/metrics`).then((r) => r.text(), (e: Error) => e.message);
+    return JSON.stringify({
+      state: joined,
+      status: await guest.locator('#status').textContent().catch(() => null),
+      flash: await guest.locator('#flash').textContent().catch(() => null),
+      browser: guestSocket,
+      gateway: gatewaySockets.slice(-12),
+      refusals: metrics.split('\n').filter((l) => /^gateway_(upgrade_rejections|protocol_errors)_total/.test(l)),
+    });
+  };
   await guest.goto(href!);
   t.match(await guest.locator('#guest-consent').textContent() ?? '', /processes my voice/, 'the guest sees the consent text');
-  // Known, unresolved: under CI load the gateway sometimes closes a new socket with 1006 right at the
-  // upgrade (seen with several uWS apps in one process; see the session note). A real client retries a
-  // connection that never opened, so the guest rejoins once when that is what happened.
+  // Known, unresolved, and NOT a refused upgrade (measured with these diagnostics and a loopback
+  // capture: 4 drops in about 110 guest joins under CPU load): the gateway answers 101, its open handler runs, the
+  // browser fires onopen and sends session.start; uWS reads that frame and closes the socket (FIN
+  // from the gateway 0.5 ms later) without passing it to the message handler, and reports close code
+  // 1006 with an empty reason. uWS's own protocol refusals carry a reason and the gateway counts no
+  // upgrade rejection or protocol error, so this happens inside uWS. Only the guest is hit: the one
+  // socket upgraded (asynchronously, after the token check) while another session streams. A real
+  // client retries a connection that dropped before its session started, so the guest rejoins once
+  // in exactly that case and the log keeps the diagnostics of the drop.
   const guestStarted = () => guest.waitForFunction(() => {
     const s = (window as unknown as { switchboard: PageState & { endedReason: string | null } }).switchboard;
     return s.started || s.endedReason !== null;
@@ -159,16 +220,14 @@ t.test('web app: sign up, consent, echo session with live features, report in hi
   await guest.getByRole('button', { name: /I agree/ }).click();
   let joined = await guestStarted();
   if (!joined.started && /1006/.test(joined.endedReason ?? '')) {
-    t.comment(`guest socket closed before opening (${joined.endedReason}); rejoining once`);
+    t.comment(`guest socket dropped before its session started; rejoining once: ${await diagnose(joined)}`);
+    guestSocket.length = 0;
     await guest.goto('about:blank');
     await guest.goto(href!);
     await guest.getByRole('button', { name: /I agree/ }).click();
     joined = await guestStarted();
   }
-  if (!joined.started) {
-    const why = { state: joined, status: await guest.locator('#status').textContent().catch(() => null), flash: await guest.locator('#flash').textContent().catch(() => null) };
-    throw new Error(`the guest's call did not start: ${JSON.stringify(why)}`);
-  }
+  if (!joined.started) throw new Error(`the guest's call did not start: ${await diagnose(joined)}`);
   const g = await state(guest);
   t.match(g.participant ?? '', /^guest-/, `guest joined as ${g.participant}`);
   t.equal(g.sessionId, null, 'the guest never signed in (the token is all it has)');
