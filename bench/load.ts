@@ -42,7 +42,7 @@ import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import { generateSigningKey, jwksOf, mintSessionToken, SessionClaims, type SessionTokenInput, type SigningKey } from '../shared/src/token.ts';
-import { startServer, startClient, startStandIns, cpuSeconds, rssMb, setBenchNice, type ServerProc } from './lib/load-procs.ts';
+import { startServer, startClient, startStandIns, cpuSeconds, cpuTimes, rssMb, setBenchNice, type ServerProc } from './lib/load-procs.ts';
 import type { LoadClientConfig, LoadClientResult } from './lib/load-client.ts';
 import { describePath, identModeOf, type PathFormats } from './lib/load-ident.ts';
 import { providersConfig } from '../gateway/src/providers/config.ts';
@@ -124,6 +124,9 @@ export interface TrialResult {
   /** frames that came back but could not be recognised (content identification), part of `lost` */
   unidentified: number;
   cpuPct: number;
+  /** server CPU per frame relayed (one in, one out), user space and kernel, microseconds */
+  userUsPerFrame: number;
+  sysUsPerFrame: number;
   /** the provider stand-ins' process, provider runs only */
   standInCpuPct: number | null;
   rssMb: number;
@@ -198,9 +201,9 @@ async function trial(server: ServerProc, target: TrialResult['target'], n: numbe
     };
     runs.push(startClient(path.join(root, 'bench/lib/load-client.ts'), cfg, root));
   }
-  let cpu0 = 0;
+  let cpu0 = { user: 0, sys: 0 };
   let t0 = 0;
-  let cpu1 = 0;
+  let cpu1 = { user: 0, sys: 0 };
   let t1 = 0;
   let sCpu0 = 0;
   let sCpu1 = 0;
@@ -213,13 +216,13 @@ async function trial(server: ServerProc, target: TrialResult['target'], n: numbe
     }
   }, 500);
   runs[0]!.onPhase('measure-start', () => {
-    cpu0 = cpuSeconds(pid);
+    cpu0 = cpuTimes(pid);
     if (standInPid !== undefined) sCpu0 = cpuSeconds(standInPid);
     t0 = performance.now();
     log(`  [${target} ${args.transport} n=${n}] measuring ${args.durationS} s ...`);
   });
   runs[0]!.onPhase('measure-end', () => {
-    cpu1 = cpuSeconds(pid);
+    cpu1 = cpuTimes(pid);
     if (standInPid !== undefined) sCpu1 = cpuSeconds(standInPid);
     t1 = performance.now();
   });
@@ -245,12 +248,18 @@ async function trial(server: ServerProc, target: TrialResult['target'], n: numbe
     p99Ms: pct(lat, 99),
     maxMs: lat.length ? lat[lat.length - 1]! / 1000 : NaN,
     unidentified: sum((r) => r.unidentified),
-    cpuPct: t1 > t0 ? (100 * (cpu1 - cpu0)) / ((t1 - t0) / 1000) : NaN,
+    cpuPct: t1 > t0 ? (100 * (cpu1.user + cpu1.sys - cpu0.user - cpu0.sys)) / ((t1 - t0) / 1000) : NaN,
+    userUsPerFrame: NaN,
+    sysUsPerFrame: NaN,
     standInCpuPct: standInPid === undefined ? null : t1 > t0 ? (100 * (sCpu1 - sCpu0)) / ((t1 - t0) / 1000) : NaN,
     rssMb: rssPeak,
     rssIdleMb: rssIdle,
     ok: false,
   };
+  if (res.sent > 0) {
+    res.userUsPerFrame = ((cpu1.user - cpu0.user) * 1e6) / res.sent;
+    res.sysUsPerFrame = ((cpu1.sys - cpu0.sys) * 1e6) / res.sent;
+  }
   res.ok = res.connected === n && res.lost === 0 && res.disconnected === 0 && res.p99Ms <= args.p99LimitMs;
   const standIn = res.standInCpuPct === null ? '' : `, stand-ins cpu ${res.standInCpuPct.toFixed(0)}%`;
   const unid = res.unidentified > 0 ? ` (${res.unidentified} unidentified)` : '';
@@ -381,11 +390,13 @@ async function main(): Promise<void> {
     `path measured per frame: ${pathLine}; frames identified by ${ident}`,
     ...notes.map((n) => `- ${n}`),
     '',
-    `| server | sessions | p50 ms | p95 ms | p99 ms | max ms | lost | server CPU % |${standCol} RSS MB (idle) | pass |`,
-    `|---|---:|---:|---:|---:|---:|---:|---:|${remote ? '---:|' : ''}---:|:-:|`,
+    `| server | sessions | p50 ms | p95 ms | p99 ms | max ms | lost | server CPU % | CPU µs/frame user+kernel |${standCol} RSS MB (idle) | pass |`,
+    `|---|---:|---:|---:|---:|---:|---:|---:|---:|${remote ? '---:|' : ''}---:|:-:|`,
     ...trials.map((r) => `| ${r.target} | ${r.sessions} | ${r.p50Ms.toFixed(2)} | ${r.p95Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.maxMs.toFixed(1)} | ${r.lost}${r.unidentified > 0 ? ` (${r.unidentified} unid.)` : ''} | ${r.cpuPct.toFixed(0)} |` +
+      ` ${r.userUsPerFrame.toFixed(1)}+${r.sysUsPerFrame.toFixed(1)} |` +
       `${remote ? ` ${r.standInCpuPct === null ? '-' : r.standInCpuPct.toFixed(0)} |` : ''} ${r.rssMb.toFixed(0)} (${r.rssIdleMb.toFixed(0)}) | ${r.ok ? 'yes' : 'no'} |`),
   ];
+  lines.push('', 'CPU µs/frame: the server\'s CPU per caller frame relayed (received, and sent back), in user space + in the kernel (system calls, loopback TCP), from /proc.');
   if (args.findCapacity) {
     lines.push('', `capacity at p99 <= ${args.p99LimitMs} ms, no loss: gateway ${capacity.gateway ?? '-'}` +
       (remote ? ` (with ${args.provider})` : `, ws baseline ${capacity.baseline ?? '-'}`) +
