@@ -65,8 +65,8 @@ t.test('with the default policy a webhook aimed at loopback is never sent, and t
   const owner = await c.signup();
   const hook = await c.req('POST', '/v1/webhooks', { token: owner.access, body: { url: `http://127.0.0.1:${r.port}/hook`, events: ['session.ended'] } });
   t.equal(hook.status, 201);
-  const config = loadControlConfig({}); // the defaults: no private egress
-  t.equal(config.EGRESS_ALLOW_PRIVATE, false);
+  t.equal(loadControlConfig({}).EGRESS_ALLOW_PRIVATE, false, 'the default refuses private egress');
+  const config = { ...c.config, EGRESS_ALLOW_PRIVATE: false };
   t.equal(await enqueueWebhook(c.control.db, config, owner.tenantId, 'session.ended', 'k1', { session_id: 'x' }), 1);
   t.same(await deliverDue(c.control.db, config, createLogger('egress-test', 'silent')), ['retry']);
   t.same(r.hits, [], 'the receiver on loopback got nothing');

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { InProcessCommandBus, type GatewayCommand } from '../../shared/src/bus/index.ts';
 import { createLogger } from '../../shared/src/logger.ts';
-import { loadControlConfig } from '../../control/src/config.ts';
+import { loadControlConfig, type ControlConfig } from '../../control/src/config.ts';
 import { startControl, type ControlHandle } from '../../control/src/server.ts';
 import { createTestDb, type TestDb } from './db.ts';
 
@@ -13,6 +13,8 @@ interface Teardown { teardown(fn: () => unknown): void }
 
 export interface TestControl {
   control: ControlHandle;
+  /** the configuration the control plane runs with (its keyring, for jobs a test drives itself) */
+  config: Readonly<ControlConfig>;
   db: TestDb;
   bus: InProcessCommandBus;
   commands: GatewayCommand[];
@@ -72,7 +74,7 @@ export async function startTestControl(t: Teardown, env: Record<string, string> 
     return { access: r.body.access_token, refresh: r.body.refresh_token, userId: r.body.user.id, tenantId: r.body.tenant.id, email: e };
   }
 
-  return { control, db, bus, commands, url, req, signup };
+  return { control, config, db, bus, commands, url, req, signup };
 }
 
 export const TEXT_SHA = 'a'.repeat(64);

@@ -19,7 +19,7 @@ export function webhookRoutes(b: RouteBuilder) {
   const d = b.deps;
   const auth = 'api_keys:manage' as const; // integration settings: the same trust as server credentials
   b.route(r, { method: 'post', path: '/v1/webhooks', summary: 'Register a webhook endpoint (the signing secret is shown once)', tag: 'webhooks', auth, body: CreateWebhook, response: WebhookCreated, status: 201 },
-    (_ctx, { body, principal }) => createEndpoint(d.db, principal.tenantId, body));
+    (_ctx, { body, principal }) => createEndpoint(d.db, d.config, principal.tenantId, body));
   b.route(r, { method: 'get', path: '/v1/webhooks', summary: 'List webhook endpoints (no secrets)', tag: 'webhooks', auth, response: WebhookList },
     async (_ctx, { principal }) => ({ data: await listEndpoints(d.db, principal.tenantId) }));
   b.route(r, { method: 'delete', path: '/v1/webhooks/:id', summary: 'Delete a webhook endpoint', tag: 'webhooks', auth, response: WebhookView },

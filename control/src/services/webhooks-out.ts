@@ -13,11 +13,13 @@ import { AppError } from '../../../shared/src/errors.ts';
 import { withTenant, type Db } from '../db/client.ts';
 import type { ControlConfig } from '../config.ts';
 import { egressPost, EgressBlockedError } from './egress.ts';
+import { decryptFor, encryptFor, keyringOf } from './envelope.ts';
+import type { KeyConfig } from './transcripts.ts';
 
 export const WEBHOOK_EVENTS = ['session.ended', 'report.ready'] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
-export type WebhookConfig = Pick<ControlConfig, 'WEBHOOK_BACKOFF_BASE_MS' | 'WEBHOOK_MAX_AGE_MS' | 'WEBHOOK_TIMEOUT_MS' | 'EGRESS_ALLOW_PRIVATE'>;
+export type WebhookConfig = Pick<ControlConfig, 'WEBHOOK_BACKOFF_BASE_MS' | 'WEBHOOK_MAX_AGE_MS' | 'WEBHOOK_TIMEOUT_MS' | 'EGRESS_ALLOW_PRIVATE'> & KeyConfig;
 
 /** the header value for a body at unix time `t` */
 export function signatureHeader(secret: string, t: number, body: string): string {
@@ -53,12 +55,22 @@ function checkUrl(url: string): void {
   if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new AppError('VALIDATION_FAILED', 'url must be http(s)');
 }
 
-export async function createEndpoint(db: Db, tenantId: string, input: { url: string; events: WebhookEvent[] }) {
+/** the secret is sealed to its endpoint: a ciphertext copied onto another row does not open */
+const secretAad = (tenantId: string, endpointId: string) => `webhook-secret:${tenantId}:${endpointId}`;
+
+export async function createEndpoint(db: Db, config: KeyConfig, tenantId: string, input: { url: string; events: WebhookEvent[] }) {
   checkUrl(input.url);
   const secret = `whsec_${randomToken(24)}`;
-  const [r] = await withTenant(db, tenantId, (tx) => tx<EndpointRow[]>`insert into webhook_endpoints (id, tenant_id, url, events, secret)
-    values (${newId()}, ${tenantId}, ${input.url}, ${[...new Set(input.events)]}, ${secret}) returning id, url, events, created_at`);
-  return { ...endpointView(r!), secret };
+  const ring = await keyringOf(config);
+  const id = newId();
+  const r = await withTenant(db, tenantId, async (tx) => {
+    const enc = await encryptFor(tx, ring, tenantId, Buffer.from(secret, 'utf8'), secretAad(tenantId, id));
+    const [row] = await tx<EndpointRow[]>`insert into webhook_endpoints (id, tenant_id, url, events, secret_key_id, secret_nonce, secret_ciphertext)
+      values (${id}, ${tenantId}, ${input.url}, ${[...new Set(input.events)]}, ${enc.keyId}, ${enc.nonce}, ${enc.ciphertext})
+      returning id, url, events, created_at`;
+    return row!;
+  });
+  return { ...endpointView(r), secret };
 }
 
 export async function listEndpoints(db: Db, tenantId: string) {
@@ -130,14 +142,23 @@ export type Outcome = 'delivered' | 'retry' | 'dead' | 'skipped';
 /** one attempt of one delivery (leased first, so concurrent job runs never send it twice at once) */
 export async function attemptDelivery(db: Db, config: WebhookConfig, log: Logger, tenantId: string, deliveryId: string): Promise<Outcome> {
   const leaseMs = config.WEBHOOK_TIMEOUT_MS * 2;
+  const ring = await keyringOf(config);
   const claimed = await withTenant(db, tenantId, async (tx) => {
-    const [d] = await tx<{ id: string; payload: unknown; attempts: number; url: string; secret: string; retry_until: Date }[]>`
-      select d.id, d.payload, d.attempts, e.url, e.secret, d.retry_until from webhook_deliveries d join webhook_endpoints e on e.id = d.endpoint_id
+    const [d] = await tx<{
+      id: string; payload: unknown; attempts: number; url: string; retry_until: Date; endpoint_id: string;
+      secret: string | null; secret_key_id: string | null; secret_nonce: Buffer | null; secret_ciphertext: Buffer | null;
+    }[]>`
+      select d.id, d.payload, d.attempts, e.url, d.retry_until, e.id as endpoint_id, e.secret, e.secret_key_id, e.secret_nonce, e.secret_ciphertext
+      from webhook_deliveries d join webhook_endpoints e on e.id = d.endpoint_id
       where d.tenant_id = ${tenantId} and d.id = ${deliveryId} and d.status = 'pending' and d.next_attempt_at <= now()
       for update of d skip locked`;
     if (!d) return null;
     await tx`update webhook_deliveries set attempts = attempts + 1, next_attempt_at = now() + ${leaseMs} * interval '1 millisecond' where id = ${d.id}`;
-    return d;
+    // endpoints made before secrets were sealed (migration 202) still carry the plaintext
+    const secret = d.secret_ciphertext !== null
+      ? (await decryptFor(tx, ring, tenantId, d.secret_key_id!, d.secret_nonce!, d.secret_ciphertext, secretAad(tenantId, d.endpoint_id))).toString('utf8')
+      : d.secret!;
+    return { ...d, secret };
   });
   if (!claimed) return 'skipped';
   const body = JSON.stringify(claimed.payload);
