@@ -1,12 +1,13 @@
 /**
- * Authenticated WebSocket upgrade, the uWS async pattern (UpgradeAsync.js): copy everything needed
+ * Authenticated WebSocket upgrade. A token the verifier can check offline is verified and upgraded
+ * inside uWS's handler; otherwise the uWS async pattern (UpgradeAsync.js): copy everything needed
  * from the request synchronously (it is stack-allocated), register onAborted, verify the token, then
  * cork(res.upgrade). Every refusal is an HTTP response with a problem JSON body carrying the catalogue
  * code; the socket is never upgraded.
  */
 import type { HttpRequest, HttpResponse, us_socket_context_t } from 'uWebSockets.js';
 import { ERRORS, problem, type ErrorCode } from '../../../shared/src/errors.ts';
-import type { SessionClaims, TokenVerifier, TransportName } from '../../../shared/src/token.ts';
+import type { SessionClaims, TokenVerifier, TransportName, VerifyResult } from '../../../shared/src/token.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { SessionRegistry } from '../session/registry.ts';
 
@@ -88,7 +89,8 @@ export interface AuthedUpgrade {
 
 /**
  * Verifies the token and admits the participant (limits, slots), then upgrades with
- * `userData(authed)`. The admission is released again if the client went away meanwhile.
+ * `userData(authed)`. Offline-verifiable tokens (the normal case) are settled right here, inside
+ * uWS's upgrade handler; others wait for the verifier and are settled from its callback.
  */
 export function upgradeWithToken<U>(
   res: HttpResponse,
@@ -104,6 +106,18 @@ export function upgradeWithToken<U>(
     return;
   }
   const request = readUpgradeRequest(res, req, ctx.trustProxy);
+  // An upgrade from a later callback has to go through res.cork, and this uWS's cork(), once its
+  // handler returns, reads the HTTP response state from the socket's memory, which the upgrade has
+  // just reallocated as the WebSocket. When those bytes look like "Connection: close, response
+  // done" (always for a request saying Connection: close, otherwise by chance of the user data) it
+  // closes the fresh socket: the client gets its 101 and onopen, then 1006 at its first message
+  // (uWebSockets #1583/#1928). Upgrading inside the handler, as uWS's own synchronous path does,
+  // never goes through that code.
+  const claims = ctx.verifier.verifySync(request.token);
+  if (claims !== null) {
+    settle(res, context, ctx, transport, request, { ok: true, claims }, userData, false);
+    return;
+  }
   const state = { aborted: false };
   res.onAborted(() => {
     state.aborted = true;
@@ -122,6 +136,20 @@ async function finishUpgrade<U>(
 ): Promise<void> {
   const result = await ctx.verifier.verify(request.token);
   if (state.aborted) return;
+  settle(res, context, ctx, transport, request, result, userData, true);
+}
+
+/** Refuses or upgrades; `later` when outside uWS's handler, where writes must be corked. */
+function settle<U>(
+  res: HttpResponse,
+  context: us_socket_context_t,
+  ctx: UpgradeContext,
+  transport: TransportName,
+  request: UpgradeRequest,
+  result: VerifyResult,
+  userData: (authed: AuthedUpgrade) => U,
+  later: boolean,
+): void {
   let refusal: ErrorCode | null = null;
   let message: string | undefined;
   if (!result.ok) {
@@ -137,12 +165,15 @@ async function finishUpgrade<U>(
     if (refusal === 'TOKEN_CLAIMS_INVALID') message = 'token subject is not one of the session participants';
   }
   if (refusal !== null || !result.ok) {
-    ctx.metrics.upgradeRejections.labels(refusal ?? 'TOKEN_INVALID').inc();
-    res.cork(() => writeProblem(res, refusal ?? 'TOKEN_INVALID', message, refusal === 'DRAINING' ? { 'retry-after': '1' } : undefined));
+    const code = refusal ?? 'TOKEN_INVALID';
+    ctx.metrics.upgradeRejections.labels(code).inc();
+    const refuse = () => writeProblem(res, code, message, code === 'DRAINING' ? { 'retry-after': '1' } : undefined);
+    if (later) res.cork(refuse);
+    else refuse();
     return;
   }
   const authed: AuthedUpgrade = { claims: result.claims, request };
-  res.cork(() => {
-    res.upgrade(userData(authed), request.secKey, request.protocol, request.extensions, context);
-  });
+  const upgrade = () => res.upgrade(userData(authed), request.secKey, request.protocol, request.extensions, context);
+  if (later) res.cork(upgrade);
+  else upgrade();
 }
