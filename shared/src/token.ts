@@ -214,7 +214,11 @@ function localKeys(jwks: JSONWebKeySet): Map<string, KeyObject> {
   for (const jwk of jwks.keys) {
     if (typeof jwk.kid !== 'string' || jwk.kty !== 'EC' || jwk.crv !== 'P-256' || (jwk.alg !== undefined && jwk.alg !== TOKEN_ALG)) continue;
     if (jwk.use !== undefined && jwk.use !== 'sig') continue;
-    m.set(jwk.kid, createPublicKey({ key: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y }, format: 'jwk' }));
+    try {
+      m.set(jwk.kid, createPublicKey({ key: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y }, format: 'jwk' }));
+    } catch {
+      // not a usable key: tokens naming it go to jose, which refuses them with its reason
+    }
   }
   return m;
 }
