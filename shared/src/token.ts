@@ -137,8 +137,9 @@ export type VerifyResult = { ok: true; claims: SessionClaims } | { ok: false; re
 export interface TokenVerifier {
   verify(token: string | null | undefined): Promise<VerifyResult>;
   /**
-   * The same check done synchronously when it can be (an offline JWKS and a plain ES256 token with a
-   * known kid that verifies): the claims, or null to mean "ask `verify`", which also gives every
+   * The same check done synchronously when it can be (a plain ES256 token whose kid is in the JWKS
+   * given, or in the fresh cached copy of a remote one, and that verifies): the claims, or null to
+   * mean "ask `verify`", which also gives every
    * refusal its reason. For callers that must act before returning to their event loop (the
    * gateway's uWS upgrade).
    */
@@ -150,8 +151,28 @@ export interface TokenVerifier {
  * control plane's `/.well-known/jwks.json` (fetched and cached by jose).
  */
 export function createTokenVerifier(keys: JSONWebKeySet | URL, clockToleranceS = 5): TokenVerifier {
-  const getKey: JWTVerifyGetKey = keys instanceof URL ? createRemoteJWKSet(keys) : createLocalJWKSet(keys);
-  const offline = keys instanceof URL ? new Map<string, KeyObject>() : localKeys(keys);
+  const remote = keys instanceof URL ? createRemoteJWKSet(keys) : null;
+  const getKey: JWTVerifyGetKey = remote ?? createLocalJWKSet(keys as JSONWebKeySet);
+  let offline = remote === null ? localKeys(keys as JSONWebKeySet) : NO_KEYS;
+  let seen: JSONWebKeySet | undefined;
+  let seenAt = 0;
+  /**
+   * The keys the synchronous check may use. A remote JWKS lends it jose's cached copy, fetched up
+   * front here and refreshed by `verify`; a copy older than jose's own cache age is not trusted (a key
+   * the control plane withdrew must stop working): the token then goes to `verify`, which refreshes it.
+   */
+  const syncKeys = (): ReadonlyMap<string, KeyObject> => {
+    if (remote === null) return offline;
+    const current = remote.jwks();
+    if (current !== seen) {
+      seen = current;
+      seenAt = Date.now();
+      offline = current === undefined ? NO_KEYS : localKeys(current);
+    }
+    return Date.now() - seenAt < REMOTE_JWKS_MAX_AGE_MS ? offline : NO_KEYS;
+  };
+  // fetched now, so the first upgrades can already be checked synchronously (a failure is retried by verify)
+  if (remote !== null) remote.reload().catch(() => {});
   return {
     verifySync(token) {
       if (!token) return null;
@@ -169,7 +190,7 @@ export function createTokenVerifier(keys: JSONWebKeySet | URL, clockToleranceS =
       // anything unusual (other alg, no kid, crit/b64 extensions) is left to jose
       if (header === null || typeof header !== 'object' || header.alg !== TOKEN_ALG || typeof header.kid !== 'string') return null;
       if (header.crit !== undefined || header.b64 !== undefined) return null;
-      const key = offline.get(header.kid);
+      const key = syncKeys().get(header.kid);
       if (key === undefined) return null;
       if (!cryptoVerify('sha256', Buffer.from(`${h}.${p}`), { key, dsaEncoding: 'ieee-p1363' }, Buffer.from(sig, 'base64url'))) return null;
       // jose's rules: exp must be ahead of now - tolerance, nbf behind now + tolerance
@@ -207,6 +228,10 @@ export function createTokenVerifier(keys: JSONWebKeySet | URL, clockToleranceS =
     },
   };
 }
+
+const NO_KEYS: ReadonlyMap<string, KeyObject> = new Map();
+/** jose's default cache age of a remote JWKS (cacheMaxAge, 10 minutes) */
+const REMOTE_JWKS_MAX_AGE_MS = 600_000;
 
 /** the JWKS's ES256 public keys by kid, for the synchronous check */
 function localKeys(jwks: JSONWebKeySet): Map<string, KeyObject> {

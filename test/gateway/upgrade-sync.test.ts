@@ -6,7 +6,8 @@
  * Connection: close makes that misread certain, so it is the deterministic case here.
  */
 import t from 'tap';
-import net from 'node:net';
+import net, { type AddressInfo } from 'node:net';
+import http from 'node:http';
 import { SignJWT } from 'jose';
 import { createTokenVerifier, generateSigningKey, jwksOf, mintSessionToken } from '../../shared/src/token.ts';
 import { startTestGateway, tokenInput } from './helpers.ts';
@@ -91,5 +92,27 @@ t.test('verifySync accepts exactly what verify accepts, and defers every refusal
     t.equal(v.verifySync(token), null, `${what}: not accepted synchronously`);
     t.equal((await v.verify(token)).ok, false, `${what}: refused by verify`);
   }
-  t.equal(createTokenVerifier(new URL('http://127.0.0.1:9/.well-known/jwks.json')).verifySync(good), null, 'a remote JWKS is never checked synchronously');
+  t.equal(createTokenVerifier(new URL('http://127.0.0.1:9/.well-known/jwks.json')).verifySync(good), null, 'an unreachable remote JWKS: nothing is checked synchronously');
+});
+
+t.test('a remote JWKS (the control plane\'s URL) is fetched up front and then checks tokens synchronously', async (t) => {
+  const key = await generateSigningKey();
+  const other = await generateSigningKey();
+  const served = jwksOf(key);
+  let fetches = 0;
+  const server = http.createServer((_req, res) => {
+    fetches++;
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(served));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  const v = createTokenVerifier(new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/.well-known/jwks.json`));
+  const good = await mintSessionToken(tokenInput({ sub: 'p1' }), key);
+  for (let i = 0; i < 100 && v.verifySync(good) === null; i++) await new Promise((r) => setTimeout(r, 10));
+  t.equal(fetches, 1, 'fetched once, when the verifier was made');
+  t.equal(v.verifySync(good)?.sub, 'p1', 'then a token signed with a published key verifies synchronously');
+  const unknown = await mintSessionToken(tokenInput({ sub: 'p2' }), other);
+  t.equal(v.verifySync(unknown), null, 'a kid the cached set lacks goes to verify');
+  const full = await v.verify(unknown);
+  t.ok(!full.ok && full.reason === 'TOKEN_BAD_SIGNATURE', 'which refuses it (jose refetches an unknown kid at most every 30 s)');
 });

@@ -1,6 +1,7 @@
 /**
- * Authenticated WebSocket upgrade. A token the verifier can check offline is verified and upgraded
- * inside uWS's handler; otherwise the uWS async pattern (UpgradeAsync.js): copy everything needed
+ * Authenticated WebSocket upgrade. A token the verifier can check synchronously (its key is in the
+ * configured JWKS or the cached copy of the control plane's) is verified and upgraded inside uWS's
+ * handler; otherwise the uWS async pattern (UpgradeAsync.js): copy everything needed
  * from the request synchronously (it is stack-allocated), register onAborted, verify the token, then
  * cork(res.upgrade). Every refusal is an HTTP response with a problem JSON body carrying the catalogue
  * code; the socket is never upgraded.
