@@ -90,6 +90,14 @@ interface Result {
   name: string; requests: number; errors: number; rps: number; p50: number; p90: number; p99: number; max: number;
   /** CPU time per completed request (ms) of the server process and of its Postgres backends (Linux /proc) */
   serverCpuMs: number; pgCpuMs: number;
+  /** share of the machine's CPU time the hypervisor took away meanwhile (VM steal) */
+  stealPct: number;
+}
+
+/** machine-wide CPU ticks and the stolen ones (/proc/stat: user nice system idle iowait irq softirq steal) */
+function machineTicks(): { total: number; steal: number } {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  return { total: cpu.reduce((a, b) => a + b, 0), steal: cpu[7] ?? 0 };
 }
 
 /**
@@ -214,12 +222,14 @@ async function load(name: string, meter: () => Promise<{ server: number; pg: num
   const workers = Array.from({ length: CONCURRENCY }, worker);
   await sleep(WARMUP_MS);
   const cpu0 = await meter();
+  const ticks0 = machineTicks();
   measuring = true;
   const t0 = performance.now();
   await sleep(DURATION_MS);
   measuring = false;
   const elapsed = performance.now() - t0;
   const cpu1 = await meter();
+  const ticks1 = machineTicks();
   stop = true;
   await Promise.all(workers);
   if (firstError && !JSON_OUT) process.stderr.write(`${name}: first error: ${firstError}\n`);
@@ -228,6 +238,7 @@ async function load(name: string, meter: () => Promise<{ server: number; pg: num
   return {
     name, requests: lat.length, errors, rps: lat.length / (elapsed / 1000), p50: q(0.5), p90: q(0.9), p99: q(0.99), max: lat[lat.length - 1] ?? NaN,
     serverCpuMs: ((cpu1.server - cpu0.server) * 1000) / Math.max(1, lat.length), pgCpuMs: ((cpu1.pg - cpu0.pg) * 1000) / Math.max(1, lat.length),
+    stealPct: ticks1.total > ticks0.total ? (100 * (ticks1.steal - ticks0.steal)) / (ticks1.total - ticks0.total) : NaN,
   };
 }
 
@@ -241,10 +252,10 @@ function report(results: Result[]) {
   }
   const f = (x: number, d = 1) => x.toFixed(d);
   process.stdout.write(`control-plane bench: ${machine.cpus} x ${machine.cpu}, node ${machine.node}, loadavg ${machine.loadavg.join(' ')}, ${CONCURRENCY} concurrent, ${DURATION_MS / 1000} s each\n\n`);
-  process.stdout.write('| scenario | requests | errors | req/s | p50 ms | p90 ms | p99 ms | max ms | x hello | server CPU ms/req | postgres CPU ms/req | CPU-bound req/s on 2 cores |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n');
+  process.stdout.write('| scenario | requests | errors | req/s | p50 ms | p90 ms | p99 ms | max ms | x hello | server CPU ms/req | postgres CPU ms/req | CPU-bound req/s on 2 cores | VM steal % |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n');
   for (const r of rows) {
     const capacity = (machine.cpus * 1000) / Math.max(0.001, r.serverCpuMs + r.pgCpuMs);
-    process.stdout.write(`| ${r.name} | ${r.requests} | ${r.errors} | ${f(r.rps, 0)} | ${f(r.p50)} | ${f(r.p90)} | ${f(r.p99)} | ${f(r.max)} | ${f(r.ratio, 3)} | ${f(r.serverCpuMs, 2)} | ${f(r.pgCpuMs, 2)} | ${f(capacity, 0)} |\n`);
+    process.stdout.write(`| ${r.name} | ${r.requests} | ${r.errors} | ${f(r.rps, 0)} | ${f(r.p50)} | ${f(r.p90)} | ${f(r.p99)} | ${f(r.max)} | ${f(r.ratio, 3)} | ${f(r.serverCpuMs, 2)} | ${f(r.pgCpuMs, 2)} | ${f(capacity, 0)} | ${f(r.stealPct, 0)} |\n`);
   }
   const s = rows.find((r) => r.name === 'POST /v1/sessions (API key)');
   if (!s) return;

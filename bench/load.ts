@@ -42,7 +42,7 @@ import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import { generateSigningKey, jwksOf, mintSessionToken, SessionClaims, type SessionTokenInput, type SigningKey } from '../shared/src/token.ts';
-import { startServer, startClient, startStandIns, cpuSeconds, cpuTimes, rssMb, setBenchNice, type ServerProc } from './lib/load-procs.ts';
+import { startServer, startClient, startStandIns, cpuSeconds, cpuTimes, machineTicks, rssMb, setBenchNice, type ServerProc } from './lib/load-procs.ts';
 import type { LoadClientConfig, LoadClientResult } from './lib/load-client.ts';
 import { describePath, identModeOf, type PathFormats } from './lib/load-ident.ts';
 import { providersConfig } from '../gateway/src/providers/config.ts';
@@ -127,6 +127,8 @@ export interface TrialResult {
   /** server CPU per frame relayed (one in, one out), user space and kernel, microseconds */
   userUsPerFrame: number;
   sysUsPerFrame: number;
+  /** share of the machine's CPU time the hypervisor took away during the measurement (VM steal) */
+  stealPct: number;
   /** the provider stand-ins' process, provider runs only */
   standInCpuPct: number | null;
   rssMb: number;
@@ -202,6 +204,8 @@ async function trial(server: ServerProc, target: TrialResult['target'], n: numbe
     runs.push(startClient(path.join(root, 'bench/lib/load-client.ts'), cfg, root));
   }
   let cpu0 = { user: 0, sys: 0 };
+  let ticks0 = { total: 0, steal: 0 };
+  let ticks1 = { total: 0, steal: 0 };
   let t0 = 0;
   let cpu1 = { user: 0, sys: 0 };
   let t1 = 0;
@@ -217,12 +221,14 @@ async function trial(server: ServerProc, target: TrialResult['target'], n: numbe
   }, 500);
   runs[0]!.onPhase('measure-start', () => {
     cpu0 = cpuTimes(pid);
+    ticks0 = machineTicks();
     if (standInPid !== undefined) sCpu0 = cpuSeconds(standInPid);
     t0 = performance.now();
     log(`  [${target} ${args.transport} n=${n}] measuring ${args.durationS} s ...`);
   });
   runs[0]!.onPhase('measure-end', () => {
     cpu1 = cpuTimes(pid);
+    ticks1 = machineTicks();
     if (standInPid !== undefined) sCpu1 = cpuSeconds(standInPid);
     t1 = performance.now();
   });
@@ -251,6 +257,7 @@ async function trial(server: ServerProc, target: TrialResult['target'], n: numbe
     cpuPct: t1 > t0 ? (100 * (cpu1.user + cpu1.sys - cpu0.user - cpu0.sys)) / ((t1 - t0) / 1000) : NaN,
     userUsPerFrame: NaN,
     sysUsPerFrame: NaN,
+    stealPct: ticks1.total > ticks0.total ? (100 * (ticks1.steal - ticks0.steal)) / (ticks1.total - ticks0.total) : NaN,
     standInCpuPct: standInPid === undefined ? null : t1 > t0 ? (100 * (sCpu1 - sCpu0)) / ((t1 - t0) / 1000) : NaN,
     rssMb: rssPeak,
     rssIdleMb: rssIdle,
@@ -263,7 +270,7 @@ async function trial(server: ServerProc, target: TrialResult['target'], n: numbe
   res.ok = res.connected === n && res.lost === 0 && res.disconnected === 0 && res.p99Ms <= args.p99LimitMs;
   const standIn = res.standInCpuPct === null ? '' : `, stand-ins cpu ${res.standInCpuPct.toFixed(0)}%`;
   const unid = res.unidentified > 0 ? ` (${res.unidentified} unidentified)` : '';
-  log(`  [${target} ${args.transport} n=${n}] p50 ${res.p50Ms.toFixed(2)} ms, p99 ${res.p99Ms.toFixed(2)} ms, lost ${res.lost}${unid}, cpu ${res.cpuPct.toFixed(0)}%${standIn}, rss ${res.rssMb.toFixed(0)} MB -> ${res.ok ? 'pass' : 'FAIL'}`);
+  log(`  [${target} ${args.transport} n=${n}] p50 ${res.p50Ms.toFixed(2)} ms, p99 ${res.p99Ms.toFixed(2)} ms, lost ${res.lost}${unid}, cpu ${res.cpuPct.toFixed(0)}%${standIn}, steal ${res.stealPct.toFixed(0)}%, rss ${res.rssMb.toFixed(0)} MB -> ${res.ok ? 'pass' : 'FAIL'}`);
   // let the server settle (sessions closing) before the next trial
   await new Promise((r) => setTimeout(r, 1000));
   return res;
@@ -390,12 +397,14 @@ async function main(): Promise<void> {
     `path measured per frame: ${pathLine}; frames identified by ${ident}`,
     ...notes.map((n) => `- ${n}`),
     '',
-    `| server | sessions | p50 ms | p95 ms | p99 ms | max ms | lost | server CPU % | CPU µs/frame user+kernel |${standCol} RSS MB (idle) | pass |`,
-    `|---|---:|---:|---:|---:|---:|---:|---:|---:|${remote ? '---:|' : ''}---:|:-:|`,
+    `| server | sessions | p50 ms | p95 ms | p99 ms | max ms | lost | server CPU % | CPU µs/frame user+kernel |${standCol} RSS MB (idle) | VM steal % | pass |`,
+    `|---|---:|---:|---:|---:|---:|---:|---:|---:|${remote ? '---:|' : ''}---:|---:|:-:|`,
     ...trials.map((r) => `| ${r.target} | ${r.sessions} | ${r.p50Ms.toFixed(2)} | ${r.p95Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.maxMs.toFixed(1)} | ${r.lost}${r.unidentified > 0 ? ` (${r.unidentified} unid.)` : ''} | ${r.cpuPct.toFixed(0)} |` +
       ` ${r.userUsPerFrame.toFixed(1)}+${r.sysUsPerFrame.toFixed(1)} |` +
-      `${remote ? ` ${r.standInCpuPct === null ? '-' : r.standInCpuPct.toFixed(0)} |` : ''} ${r.rssMb.toFixed(0)} (${r.rssIdleMb.toFixed(0)}) | ${r.ok ? 'yes' : 'no'} |`),
+      `${remote ? ` ${r.standInCpuPct === null ? '-' : r.standInCpuPct.toFixed(0)} |` : ''} ${r.rssMb.toFixed(0)} (${r.rssIdleMb.toFixed(0)}) | ${r.stealPct.toFixed(0)} | ${r.ok ? 'yes' : 'no'} |`),
   ];
+  const maxSteal = Math.max(...trials.map((r) => r.stealPct));
+  if (maxSteal > 5) lines.push('', `**VM steal reached ${maxSteal.toFixed(0)} % of the machine's CPU time: the host took it away, so latencies and capacities here measure the host's load, not the servers.**`);
   lines.push('', 'CPU µs/frame: the server\'s CPU per caller frame relayed (received, and sent back), in user space + in the kernel (system calls, loopback TCP), from /proc.');
   if (args.findCapacity) {
     lines.push('', `capacity at p99 <= ${args.p99LimitMs} ms, no loss: gateway ${capacity.gateway ?? '-'}` +

@@ -110,6 +110,18 @@ export function cpuSeconds(pid: number): number {
   return t.user + t.sys;
 }
 
+/**
+ * Machine-wide CPU ticks so far, and how many of them the hypervisor gave to someone else (steal).
+ * On a virtual machine whose host is busy, steal shows up as latency no server can avoid, so every
+ * trial reports it: a p99 measured under heavy steal says little about the server.
+ */
+export function machineTicks(): { total: number; steal: number } {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is already inside user)
+  const total = cpu.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { total, steal: cpu[7] ?? 0 };
+}
+
 /** CPU seconds a process has used so far in user space and in the kernel (system calls, TCP) */
 export function cpuTimes(pid: number): { user: number; sys: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
