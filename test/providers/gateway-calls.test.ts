@@ -9,7 +9,7 @@ import { registerRemoteProviders } from '../../gateway/src/providers/remote.ts';
 import { providersConfig } from '../../gateway/src/providers/config.ts';
 import { alignedSimilarity, decode, encode, utteranceAt } from '../stand-ins/lib/audio.ts';
 import { until } from '../stand-ins/lib/script.ts';
-import { startOpenAIStandIn } from '../stand-ins/openai.ts';
+import { startOpenAIStandIn, type OpenAIStandInOptions } from '../stand-ins/openai.ts';
 import { startElevenLabsStandIn } from '../stand-ins/elevenlabs.ts';
 import { TwilioMediaClient } from '../stand-ins/twilio-media-client.ts';
 import { startTestGateway, sleep } from '../gateway/helpers.ts';
@@ -17,8 +17,9 @@ import { concat, silence } from './lib/ws-client.ts';
 
 const silenceMu = (ms: number): Uint8Array => new Uint8Array(ms * 8).fill(0xff);
 
-t.test('Twilio -> gateway -> openai: μ-law passes straight through both ways', async (t) => {
-  const si = await startOpenAIStandIn({ script: [{ kind: 'speak', utterance: 1 }], userTranscript: 'hello' });
+/** an OpenAI stand-in behind a test gateway, and a started Twilio call to it (all torn down with `t`) */
+async function twilioCallThroughOpenAI(t: { teardown(fn: () => unknown): void }, opts: OpenAIStandInOptions) {
+  const si = await startOpenAIStandIn(opts);
   t.teardown(() => si.close());
   registerRemoteProviders(providersConfig({ OPENAI_API_KEY: si.apiKey, OPENAI_BASE_URL: si.baseURL, PROVIDER_EXTRA_CA_PEM: si.ca }));
   const tg = await startTestGateway();
@@ -27,6 +28,11 @@ t.test('Twilio -> gateway -> openai: μ-law passes straight through both ways', 
   const call = new TwilioMediaClient(`${tg.gw.url}/v1/twilio/media`, { customParameters: { token } });
   await call.start();
   t.teardown(() => call.ws.terminate());
+  return { si, call };
+}
+
+t.test('Twilio -> gateway -> openai: μ-law passes straight through both ways', async (t) => {
+  const { si, call } = await twilioCallThroughOpenAI(t, { script: [{ kind: 'speak', utterance: 1 }], userTranscript: 'hello' });
   // Twilio streams continuously; the provider connects while the first frames flow.
   for (let i = 0; i < 50 && (si.connections[0]?.audioBytes.pcmu ?? 0) === 0; i++) await call.sendAudio(silenceMu(100));
   t.ok(si.connections[0]!.audioBytes.pcmu > 0, 'audio reaches OpenAI');
@@ -79,15 +85,7 @@ t.test('Twilio -> gateway -> elevenlabs pcm_16000: resampled both ways, speech o
 
 t.test('what the caller says while the provider is still connecting reaches it, first and in order', async (t) => {
   // a provider that takes 700 ms to accept the session: the caller is already talking
-  const si = await startOpenAIStandIn({ upgradeDelayMs: 700, userTranscript: 'hello' });
-  t.teardown(() => si.close());
-  registerRemoteProviders(providersConfig({ OPENAI_API_KEY: si.apiKey, OPENAI_BASE_URL: si.baseURL, PROVIDER_EXTRA_CA_PEM: si.ca }));
-  const tg = await startTestGateway();
-  t.teardown(() => tg.close());
-  const token = await tg.token({ transport: 'twilio', provider: 'openai', sub: 'caller' });
-  const call = new TwilioMediaClient(`${tg.gw.url}/v1/twilio/media`, { customParameters: { token } });
-  await call.start();
-  t.teardown(() => call.ws.terminate());
+  const { si, call } = await twilioCallThroughOpenAI(t, { upgradeDelayMs: 700, userTranscript: 'hello' });
   await sleep(150); // the token is verified and the call bridged; the provider is still connecting
   t.equal(si.connections.length, 0, 'the provider has not accepted yet');
   const speech = utteranceAt('conv00', 0, 8000).pcm;

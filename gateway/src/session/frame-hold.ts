@@ -11,7 +11,6 @@ const FRAME_MS = 20;
 
 export class FrameHold {
   private ring: FrameRing | null = null;
-  private droppedBefore = 0;
   private readonly capFrames: number;
 
   constructor(maxMs: number) {
@@ -22,9 +21,9 @@ export class FrameHold {
     return this.ring?.length ?? 0;
   }
 
-  /** frames dropped because the provider took longer than the hold */
+  /** frames dropped so far because the provider took longer than the hold */
   get dropped(): number {
-    return this.droppedBefore + (this.ring?.dropped ?? 0);
+    return this.ring?.dropped ?? 0;
   }
 
   /** copy `frame` in (every frame must have the first one's length) */
@@ -42,7 +41,6 @@ export class FrameHold {
       send(f);
       ring.shift();
     }
-    this.droppedBefore += ring.dropped;
     this.ring = null;
   }
 }
