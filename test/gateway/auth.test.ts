@@ -79,15 +79,39 @@ t.test('participants, per-tenant and per-IP limits', async (t) => {
   const sb = await b.waitFor((e) => e.type === 'session.started');
   t.equal(sa.session_id, sb.session_id, 'two people, one session');
   t.equal(tg.gw.sessions, 1);
-  t.same(await refusal(`${url}?token=${await tg.token()}`), { status: 429, code: 'TOO_MANY_SESSIONS' }, 'per-IP limit (2)');
+  const d = await connect(`${url}?token=${await tg.token()}`);
+  t.ok(d, 'two people in one session take one of the IP\'s 2 sessions');
+  t.same(await refusal(`${url}?token=${await tg.token()}`), { status: 429, code: 'TOO_MANY_SESSIONS' }, 'per-IP limit: 2 sessions');
   b.ws.close();
   await b.closed;
+  t.same(await refusal(`${url}?token=${await tg.token()}`), { status: 429, code: 'TOO_MANY_SESSIONS' }, 'one participant leaving a session still in use frees nothing');
+  d.ws.close();
+  await d.closed;
   const c = await connect(`${url}?token=${await tg.token({ tid: 'tenant-a' })}`);
-  t.ok(c, 'a slot frees when a participant leaves');
-  t.same(await refusal(`${url}?token=${await tg.token({ tid: 'tenant-a' })}`), { status: 429, code: 'TOO_MANY_SESSIONS' });
+  t.ok(c, 'a place frees when a session\'s last participant leaves');
   a.ws.close();
   c.ws.close();
   await Promise.all([a.closed, c.closed]);
+});
+
+t.test('the per-tenant limit counts sessions; joining a live one is always admitted', async (t) => {
+  const tg = await startTestGateway({ GATEWAY_MAX_SESSIONS_PER_TENANT: 2, GATEWAY_MAX_SESSIONS_PER_IP: 100 });
+  t.teardown(() => tg.close());
+  const url = `${tg.gw.url}/v1/audio`;
+  const pair = { sid: 'coaching-2', participants: ['alice', 'bob'], tid: 'tenant-b' };
+  const alice = await connect(`${url}?token=${await tg.token({ ...pair, sub: 'alice' })}`);
+  const other = await connect(`${url}?token=${await tg.token({ tid: 'tenant-b' })}`);
+  t.same(await refusal(`${url}?token=${await tg.token({ tid: 'tenant-b' })}`), { status: 429, code: 'TOO_MANY_SESSIONS' }, 'a third session of the tenant');
+  const bob = await connect(`${url}?token=${await tg.token({ ...pair, sub: 'bob' })}`);
+  t.ok(bob, 'the second person of a live session joins at the limit');
+  const elsewhere = await connect(`${url}?token=${await tg.token({ tid: 'tenant-c' })}`);
+  t.ok(elsewhere, 'another tenant is not affected');
+  other.ws.close();
+  await other.closed;
+  const next = await connect(`${url}?token=${await tg.token({ tid: 'tenant-b' })}`);
+  t.ok(next, 'a session ending frees its place');
+  for (const c of [alice, bob, elsewhere, next]) c.ws.close();
+  await Promise.all([alice, bob, elsewhere, next].map((c) => c.closed));
 });
 
 t.test('health, readiness, metrics and unknown routes', async (t) => {

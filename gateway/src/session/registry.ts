@@ -32,8 +32,11 @@ const ENDED_MEMORY = 10_000;
 
 export class SessionRegistry {
   readonly sessions = new Map<string, Session>();
-  private readonly slots = new Map<string, Set<string>>();
+  /** admitted participants per session id, and from which IPs they connect */
+  private readonly slots = new Map<string, SessionSlots>();
+  /** live sessions (with at least one participant admitted) per tenant */
   private readonly perTenant = new Map<string, number>();
+  /** live sessions with at least one participant connected from the IP */
   private readonly perIp = new Map<string, number>();
   private readonly endedIds = new Set<string>();
   private readonly deps: RegistryDeps;
@@ -71,36 +74,45 @@ export class SessionRegistry {
   /** connected participants (a session with two people counts two) */
   get connections(): number {
     let n = 0;
-    for (const s of this.slots.values()) n += s.size;
+    for (const s of this.slots.values()) n += s.subs.size;
     return n;
   }
 
   /**
    * Admission for one participant connection; on success its slot and limit counts are held until
-   * `release`. Returns the refusal code, or null when admitted.
+   * `release`. The limits count sessions, not connections: the second person joining a session their
+   * tenant (or IP) already has live takes no new place. Returns the refusal code, or null when admitted.
    */
   admit(claims: SessionClaims, ip: string | null): ErrorCode | null {
     const { config } = this.deps;
     if (!claims.participants.includes(claims.sub)) return 'TOKEN_CLAIMS_INVALID';
     if (this.endedIds.has(claims.sid)) return 'CONFLICT';
     const taken = this.slots.get(claims.sid);
-    if (taken?.has(claims.sub)) return 'SESSION_FULL';
-    if ((this.perTenant.get(claims.tid) ?? 0) >= config.GATEWAY_MAX_SESSIONS_PER_TENANT) return 'TOO_MANY_SESSIONS';
-    if (ip !== null && (this.perIp.get(ip) ?? 0) >= config.GATEWAY_MAX_SESSIONS_PER_IP) return 'TOO_MANY_SESSIONS';
-    const s = taken ?? new Set<string>();
-    s.add(claims.sub);
-    this.slots.set(claims.sid, s);
-    this.perTenant.set(claims.tid, (this.perTenant.get(claims.tid) ?? 0) + 1);
-    if (ip !== null) this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
+    if (taken?.subs.has(claims.sub)) return 'SESSION_FULL';
+    if (taken === undefined && (this.perTenant.get(claims.tid) ?? 0) >= config.GATEWAY_MAX_SESSIONS_PER_TENANT) return 'TOO_MANY_SESSIONS';
+    const newForIp = ip !== null && !taken?.ips.has(ip);
+    if (newForIp && (this.perIp.get(ip) ?? 0) >= config.GATEWAY_MAX_SESSIONS_PER_IP) return 'TOO_MANY_SESSIONS';
+    const s = taken ?? { subs: new Set<string>(), ips: new Map<string, number>() };
+    if (taken === undefined) {
+      this.slots.set(claims.sid, s);
+      inc(this.perTenant, claims.tid);
+    }
+    s.subs.add(claims.sub);
+    if (ip !== null) {
+      if (newForIp) inc(this.perIp, ip);
+      inc(s.ips, ip);
+    }
     return null;
   }
 
   release(claims: SessionClaims, ip: string | null): void {
     const s = this.slots.get(claims.sid);
-    if (!s?.delete(claims.sub)) return;
-    if (s.size === 0) this.slots.delete(claims.sid);
-    dec(this.perTenant, claims.tid);
-    if (ip !== null) dec(this.perIp, ip);
+    if (!s?.subs.delete(claims.sub)) return;
+    if (ip !== null && dec(s.ips, ip) === 0) dec(this.perIp, ip);
+    if (s.subs.size === 0) {
+      this.slots.delete(claims.sid);
+      dec(this.perTenant, claims.tid);
+    }
     this.notifyIfEmpty();
   }
 
@@ -157,8 +169,21 @@ export class SessionRegistry {
   }
 }
 
-function dec(m: Map<string, number>, k: string): void {
+interface SessionSlots {
+  /** participants connected */
+  subs: Set<string>;
+  /** connected participants per client IP */
+  ips: Map<string, number>;
+}
+
+function inc(m: Map<string, number>, k: string): void {
+  m.set(k, (m.get(k) ?? 0) + 1);
+}
+
+/** decrements (deleting at zero); returns the count left */
+function dec(m: Map<string, number>, k: string): number {
   const v = (m.get(k) ?? 0) - 1;
   if (v <= 0) m.delete(k);
   else m.set(k, v);
+  return v < 0 ? 0 : v;
 }
