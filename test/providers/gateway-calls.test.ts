@@ -96,3 +96,21 @@ t.test('what the caller says while the provider is still connecting reaches it, 
   t.ok(heard.subarray(0, words.length).equals(words), 'OpenAI heard the caller from the first byte, none lost during its connect');
   t.same(call.errors, []);
 });
+
+t.test('Twilio dtmf reaches the agent as the caller\'s turn, and it answers', async (t) => {
+  const { si, call } = await twilioCallThroughOpenAI(t, { script: [{ kind: 'speak', utterance: 1 }], userTranscript: 'hello' });
+  for (let i = 0; i < 50 && si.connections.length === 0; i++) await call.sendAudio(silenceMu(100));
+  const conn = si.connections[0]!;
+  await until(() => conn.events.some((e) => e.type === 'session.update'), 5000, 'the session configured');
+  call.dtmf('7');
+  await until(() => conn.events.some((e) => e.type === 'response.create'), 5000, 'a response requested');
+  const item = conn.events.find((e) => e.type === 'conversation.item.create') as { item: { role: string; content: Array<{ text: string }> } } | undefined;
+  t.equal(item?.item.role, 'user', 'the key press is the caller\'s turn');
+  t.match(item?.item.content[0]?.text, /phone key 7\b/, 'naming the key');
+  call.raw({ event: 'dtmf', sequenceNumber: '99', streamSid: call.streamSid, dtmf: { track: 'inbound_track', digit: 'x; drop table' } });
+  call.dtmf('#');
+  const items = () => conn.events.filter((e) => e.type === 'conversation.item.create') as Array<{ item: { content: Array<{ text: string }> } }>;
+  await until(() => items().length >= 2, 5000, 'the next key at the agent');
+  t.match(items()[1]?.item.content[0]?.text, /phone key #/, 'a key that is not a phone key never reaches the agent; the next one does');
+  t.equal(items().length, 2);
+});

@@ -225,6 +225,16 @@ export class Session implements ProviderSink {
     p.playout.confirm(playedMs, performance.now());
   }
 
+  /**
+   * The caller pressed a phone key (Twilio `dtmf`): the agent is told, as the caller's own turn, and
+   * answers it (an IVR-style "press 1" flow works with any provider that takes text).
+   */
+  keypad(digit: string): void {
+    if (this.ended) return;
+    this.log.info({ digit }, 'caller pressed a key');
+    this.provider.sendText(`The caller pressed the phone key ${digit}.`, { role: 'user', respond: true });
+  }
+
   /** inject text (bus command) */
   inject(text: string): void {
     if (!this.ended) this.provider.sendText(text, { role: 'system', respond: true });

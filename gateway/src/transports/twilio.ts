@@ -134,7 +134,9 @@ export class TwilioConnection implements ClientChannel {
         this.onMark(ev.mark.name);
         return;
       case 'dtmf':
-        this.log.debug({ digit: ev.dtmf.digit }, 'dtmf');
+        // like audio, nothing reaches the agent before the token verifies
+        if (this.state === State.Live) this.session!.keypad(ev.dtmf.digit);
+        else if (this.state === State.AwaitingStart) this.protocolError('EVENT_OUT_OF_ORDER', 'dtmf before start');
         return;
       case 'stop':
         this.hangUp('completed');

@@ -30,7 +30,7 @@ export const TwilioDtmf = z.object({
   event: z.literal('dtmf'),
   sequenceNumber: numStr,
   streamSid: z.string(),
-  dtmf: z.object({ track: z.string(), digit: z.string().max(2) }),
+  dtmf: z.object({ track: z.string(), digit: z.string().regex(/^[0-9*#A-D]$/, 'a phone key: 0-9, *, #, A-D') }),
 });
 export const TwilioMarkIn = z.object({ event: z.literal('mark'), sequenceNumber: numStr, streamSid: z.string(), mark: z.object({ name: z.string().max(200) }) });
 export const TwilioStop = z.object({
