@@ -28,7 +28,7 @@ export interface TransportCounters {
 }
 
 /** observe one frame in this many in the relay latency histogram */
-export const RELAY_SAMPLE = 16;
+export const RELAY_SAMPLE = 64;
 
 type CounterKey = keyof TransportCounters;
 

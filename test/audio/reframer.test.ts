@@ -94,3 +94,24 @@ t.test('a full ring drops the oldest whole frames and counts them', async (t) =>
 t.test('rejects rates that do not give whole-sample frames', async (t) => {
   t.throws(() => new Reframer({ sampleRate: 22050, bytesPerSample: 2, frameMs: 10 }));
 });
+
+t.test('steady frame-in, frame-out audio reuses one slot (cache-hot); a backlog still comes out in order', async (t) => {
+  const r = new Reframer({ sampleRate: 8000, bytesPerSample: 1, capacityMs: 200 });
+  const frame = (v: number) => new Uint8Array(r.frameBytes).fill(v);
+  r.push(frame(1));
+  const first = r.next();
+  for (let i = 2; i < 30; i++) {
+    r.push(frame(i));
+    const f = r.next();
+    t.equal(f, first, `frame ${i} is the same slot view`);
+    t.equal(f![0], i, `with frame ${i}'s bytes`);
+  }
+  // three frames and a half pushed at once: they come out in order, then the half waits
+  for (let i = 40; i < 43; i++) r.push(frame(i));
+  r.push(new Uint8Array(r.frameBytes / 2).fill(43));
+  t.same([r.next()![0], r.next()![0], r.next()![0], r.next()], [40, 41, 42, null]);
+  r.push(new Uint8Array(r.frameBytes / 2).fill(43));
+  const f = r.next()!;
+  t.ok(f.every((b) => b === 43), 'the split frame is whole');
+  t.equal(r.bufferedBytes, 0);
+});

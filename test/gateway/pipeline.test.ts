@@ -3,6 +3,7 @@ import { FormatConverter } from '../../gateway/src/session/format-converter.ts';
 import { Playout, type PlayoutTarget } from '../../gateway/src/session/playout.ts';
 import { mulawEncode } from '../../gateway/src/audio/g711.ts';
 import { FrameHold } from '../../gateway/src/session/frame-hold.ts';
+import { FrameRing } from '../../gateway/src/session/frame-ring.ts';
 
 function tone(rate: number, ms: number, hz = 440, amp = 8000): Int16Array {
   const n = (rate * ms) / 1000;
@@ -106,4 +107,26 @@ t.test('FrameHold: keeps the newest maxMs of frames in order, counts what it dro
   t.equal(hold.heldFrames, 0);
   hold.release(() => t.fail('nothing is released twice'));
   t.throws(() => { hold.push(new Uint8Array(4)); hold.push(new Uint8Array(5)); }, RangeError, 'frames of another length are refused');
+});
+
+t.test('FrameRing: a queue that keeps draining reuses one slot; a backlog wraps, grows and stays in order', async (t) => {
+  const ring = new FrameRing(4, 2, 4);
+  const frame = (v: number) => new Uint8Array(4).fill(v);
+  ring.push(frame(1));
+  const slot = ring.peek();
+  ring.shift();
+  for (let i = 2; i < 10; i++) {
+    ring.push(frame(i));
+    t.equal(ring.peek(), slot, `frame ${i} in the same slot`);
+    t.equal(ring.peek()![0], i);
+    ring.shift();
+  }
+  for (let i = 10; i < 16; i++) ring.push(frame(i)); // grows 2 -> 4, then drops the two oldest
+  t.equal(ring.dropped, 2);
+  const out: number[] = [];
+  for (let f = ring.peek(); f !== null; f = ring.peek()) {
+    out.push(f[0]!);
+    ring.shift();
+  }
+  t.same(out, [12, 13, 14, 15]);
 });

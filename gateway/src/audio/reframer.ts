@@ -3,7 +3,7 @@
  *
  * A ring buffer whose capacity is a whole number of frames. Reads always start on a frame boundary and
  * drops remove whole (oldest) frames, so a frame never wraps around the end of the ring: every frame
- * `next()` returns is a view of one of the ring's slots, and those views are created once in the
+ * `next()` returns is a view of one of the ring's slots, and each slot's view is created once, the
  * constructor. Steady state therefore allocates nothing: `push` copies bytes in, `next` hands out a
  * preexisting view (checked in bench/audio.bench.ts over 1,000,000 frames).
  *
@@ -34,8 +34,9 @@ export class Reframer {
   dropped: number;
 
   private readonly ring: Uint8Array;
-  private readonly slots: Uint8Array[];
-  private readonly slots16: Int16Array[];
+  /** views of the ring's frame slots, made on a slot's first use (steady audio only ever uses slot 0) */
+  private readonly slots: Array<Uint8Array | null>;
+  private readonly slots16: Array<Int16Array | null>;
   private readPos: number;
   private size: number;
 
@@ -56,14 +57,8 @@ export class Reframer {
     const frames = Math.max(2, Math.ceil((opts.capacityMs ?? 2000) / frameMs));
     this.capacityBytes = frames * this.frameBytes;
     this.ring = new Uint8Array(this.capacityBytes);
-    this.slots = [];
-    this.slots16 = [];
-    for (let f = 0; f < frames; f++) {
-      const off = f * this.frameBytes;
-      this.slots.push(this.ring.subarray(off, off + this.frameBytes));
-      // frameBytes is even for 2-byte samples, so every slot offset is 2-aligned.
-      if (opts.bytesPerSample === 2) this.slots16.push(new Int16Array(this.ring.buffer, off, samples));
-    }
+    this.slots = new Array<Uint8Array | null>(frames).fill(null);
+    this.slots16 = new Array<Int16Array | null>(opts.bytesPerSample === 2 ? frames : 0).fill(null);
     this.dropped = 0;
     this.readPos = 0;
     this.size = 0;
@@ -109,7 +104,7 @@ export class Reframer {
     if (this.size < this.frameBytes) return null;
     const slot = this.readPos / this.frameBytes;
     this.advance();
-    return this.slots[slot]!;
+    return this.slot(slot);
   }
 
   /** Like `next()`, as an aligned Int16Array view (PCM16 little-endian hosts). Requires bytesPerSample 2. */
@@ -118,7 +113,8 @@ export class Reframer {
     if (this.size < this.frameBytes) return null;
     const slot = this.readPos / this.frameBytes;
     this.advance();
-    return this.slots16[slot]!;
+    // frameBytes is even for 2-byte samples, so every slot offset is 2-aligned.
+    return (this.slots16[slot] ??= new Int16Array(this.ring.buffer, this.ring.byteOffset + slot * this.frameBytes, this.frameSamples));
   }
 
   /**
@@ -130,7 +126,7 @@ export class Reframer {
   flush(pad: boolean): Uint8Array | null {
     if (this.size >= this.frameBytes) return this.next();
     if (this.size === 0) return null;
-    const slot = this.slots[this.readPos / this.frameBytes]!;
+    const slot = this.slot(this.readPos / this.frameBytes);
     const len = this.size;
     this.readPos = 0;
     this.size = 0;
@@ -145,9 +141,18 @@ export class Reframer {
     this.size = 0;
   }
 
+  private slot(i: number): Uint8Array {
+    return (this.slots[i] ??= this.ring.subarray(i * this.frameBytes, (i + 1) * this.frameBytes));
+  }
+
   private advance(): void {
-    this.readPos += this.frameBytes;
-    if (this.readPos === this.capacityBytes) this.readPos = 0;
     this.size -= this.frameBytes;
+    // Empty: the next bytes go to slot 0 again, so steady real-time audio (a frame in, a frame out)
+    // reuses one cache-hot slot instead of walking the whole ring's memory.
+    if (this.size === 0) this.readPos = 0;
+    else {
+      this.readPos += this.frameBytes;
+      if (this.readPos === this.capacityBytes) this.readPos = 0;
+    }
   }
 }

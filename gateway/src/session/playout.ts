@@ -13,6 +13,7 @@
  *   what was written.
  */
 import { FrameRing } from './frame-ring.ts';
+import { performance } from 'node:perf_hooks'; // a plain binding: the global is a getter run on every use
 
 export interface PlayoutTarget {
   /** write one frame that will start playing at `playAt` (performance.now() clock); returns the uWS send status */

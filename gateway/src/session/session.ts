@@ -22,6 +22,7 @@ import { FormatConverter, int16Of, bytesOf } from './format-converter.ts';
 import { Participant } from './participant.ts';
 import type { Pacer } from './playout.ts';
 import type { ClientChannel, SessionAnalyzer, AnalyzerFactory } from './types.ts';
+import { performance } from 'node:perf_hooks'; // a plain binding: the global is a getter run on every use
 
 export interface SessionDeps {
   config: GatewayConfig;

@@ -25,6 +25,7 @@ import { upgradeWithToken } from './upgrade.ts';
 import { createOpusEdge, type EdgeCodec } from './opus-edge.ts';
 import { FloodGuard } from './flood-guard.ts';
 import { connectionBehavior, ControlQueue, type TransportContext } from './connection.ts';
+import { performance } from 'node:perf_hooks'; // a plain binding: the global is a getter run on every use
 
 interface NativeUserData {
   claims: SessionClaims;

@@ -37,6 +37,7 @@ import type { ClientChannel } from '../session/types.ts';
 import { upgradeWithToken } from './upgrade.ts';
 import { FloodGuard } from './flood-guard.ts';
 import { connectionBehavior, ControlQueue, type TransportContext } from './connection.ts';
+import { performance } from 'node:perf_hooks'; // a plain binding: the global is a getter run on every use
 
 interface RealtimeUserData {
   claims: SessionClaims;

@@ -25,6 +25,7 @@ import type { ClientChannel } from '../session/types.ts';
 import { writeProblem, readUpgradeRequest } from './upgrade.ts';
 import { connectionBehavior, type TransportContext } from './connection.ts';
 import { FloodGuard } from './flood-guard.ts';
+import { performance } from 'node:perf_hooks'; // a plain binding: the global is a getter run on every use
 
 interface TwilioUserData {
   ip: string;
