@@ -1,7 +1,7 @@
 /**
  * Load bench: `npm run bench:load -- --sessions N --transport native|twilio
  *   --provider echo|openai|elevenlabs|ultravox [--find-capacity] [--json] [--duration S] [--clients K]
- *   [--only gateway|baseline]`
+ *   [--targets gateway,baseline,floor] [--client c|node] [--pin]`
  *
  * What it measures: per-frame latency the server adds to a caller's audio. The gateway runs in its own
  * process (gateway/src/main.ts, the production entry) with the echo agent in `loopback` mode
@@ -11,7 +11,17 @@
  * (separate processes) stream real corpus speech at real time, stamp a sequence number into each frame
  * and time send -> receive. Steady real-time input never trips the 200 ms pacing lead, so nothing
  * intentional is added: what is measured is relay latency, loopback TCP included. The same load then
- * runs against a minimal relay on `ws` (bench/baselines/ws-relay.ts) in the same run.
+ * runs against a minimal relay on `ws` (bench/baselines/ws-relay.ts, "baseline") in the same run, and
+ * with `--targets ...,floor` against the same relay on uWebSockets.js with no application logic
+ * (bench/baselines/uws-echo.ts): the least CPU any uWS server in Node can relay a frame for, so its
+ * ratio to the `ws` relay is the most the gateway's could be on this load.
+ *
+ * The load generator must cost much less CPU per frame than the servers, or it sets the capacity
+ * instead of them. The default (`--client c`) is bench/lib/loadgen.c, a single-threaded epoll
+ * WebSocket client compiled on first use (gcc); `--client node` is the `ws`-based bench/lib/load-
+ * client.ts (also the one used where frames are identified by content, below). `--pin` gives the
+ * server CPU 0 and the load clients the other CPUs, so neither steals the other's core and a server's
+ * capacity is what one core of its own carries.
  *
  * With `--provider openai|elevenlabs|ultravox` the gateway talks to that provider's stand-in
  * (test/stand-ins/serve.ts --loopback, in its own process, OpenAI over TLS), which sends every audio
@@ -33,8 +43,9 @@
  * analysis, and their own cost is measured by bench:features.
  *
  * --find-capacity searches the most sessions with p99 <= 5 ms and no lost frame (a failed count is
- * measured again once, --retries), for both servers,
- * then measures the gateway at half its capacity. Results: Markdown table (stdout) or JSON (--json).
+ * measured again once, --retries), for each server,
+ * then measures the gateway at half its capacity. The CPU each server spends per frame (user space and
+ * kernel, from /proc) is reported per trial and compared at the largest load all of them passed. Results: Markdown table (stdout) or JSON (--json).
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -44,6 +55,7 @@ import { decodeJwt } from 'jose';
 import { generateSigningKey, jwksOf, mintSessionToken, SessionClaims, type SessionTokenInput, type SigningKey } from '../shared/src/token.ts';
 import { startServer, startClient, startStandIns, cpuSeconds, cpuTimes, machineTicks, rssMb, setBenchNice, type ServerProc } from './lib/load-procs.ts';
 import type { LoadClientConfig, LoadClientResult } from './lib/load-client.ts';
+import { ensureLoadgen, startCClient } from './lib/load-client-c.ts';
 import { describePath, identModeOf, type PathFormats } from './lib/load-ident.ts';
 import { providersConfig } from '../gateway/src/providers/config.ts';
 import { OpenAIProvider } from '../gateway/src/providers/openai/index.ts';
@@ -66,7 +78,12 @@ interface Args {
   durationS: number;
   warmupS: number;
   clients: number;
-  only: 'gateway' | 'baseline' | null;
+  /** the servers to measure, in order */
+  targets: Target[];
+  /** the load generator: the C epoll client (bench/lib/loadgen.c) or the Node `ws` one */
+  client: 'c' | 'node';
+  /** pin the server to CPU 0 and the load clients to the other CPUs */
+  pin: boolean;
   p99LimitMs: number;
   features: boolean;
   nice: number;
@@ -74,7 +91,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { sessions: 50, transport: 'native', provider: 'echo', findCapacity: false, json: false, durationS: 8, warmupS: 2, clients: 1, only: null, p99LimitMs: 5, features: false, nice: 0, retries: 1 };
+  const a: Args = { sessions: 50, transport: 'native', provider: 'echo', findCapacity: false, json: false, durationS: 8, warmupS: 2, clients: 1, targets: ['gateway', 'baseline'], client: 'c', pin: false, p99LimitMs: 5, features: false, nice: 0, retries: 1 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = argv[i + 1];
@@ -99,18 +116,34 @@ function parseArgs(argv: string[]): Args {
     } else if (k === '--nice') (a.nice = Number(v)), i++;
     else if (k === '--retries') (a.retries = Math.max(0, Number(v))), i++;
     else if (k === '--p99-limit') (a.p99LimitMs = Number(v)), i++;
-    else if (k === '--only') {
-      if (v !== 'gateway' && v !== 'baseline') throw new Error('--only is gateway or baseline');
-      a.only = v;
+    else if (k === '--only' || k === '--targets') {
+      const list = String(v).split(',') as Target[];
+      if (list.length === 0 || list.some((t) => !TARGETS.includes(t))) throw new Error(`${k} is a comma-separated list of ${TARGETS.join(', ')}`);
+      a.targets = list;
       i++;
-    } else throw new Error(`unknown option ${k}`);
+    } else if (k === '--client') {
+      if (v !== 'c' && v !== 'node') throw new Error('--client is c or node');
+      a.client = v;
+      i++;
+    } else if (k === '--pin') a.pin = true;
+    else throw new Error(`unknown option ${k}`);
   }
-  if (a.provider !== 'echo' && a.only === 'baseline') throw new Error('the ws baseline has no provider hop; run it with --provider echo');
+  if (a.provider !== 'echo' && a.targets.some((t) => t !== 'gateway')) throw new Error('the baselines have no provider hop; run them with --provider echo');
+  if (a.pin && os.cpus().length < 2) throw new Error('--pin needs at least 2 CPUs');
   return a;
 }
 
+/**
+ * The servers: the gateway; `baseline`, the minimal relay on the `ws` package the target ratio is
+ * against; `floor`, the same relay on uWebSockets.js with no application logic, the least CPU any
+ * uWS server in Node can relay a frame for (its ratio to the baseline bounds the gateway's).
+ */
+type Target = 'gateway' | 'baseline' | 'floor';
+const TARGETS: readonly Target[] = ['gateway', 'baseline', 'floor'];
+const TARGET_LABEL: Record<Target, string> = { gateway: 'gateway', baseline: 'ws baseline', floor: 'uWS floor' };
+
 export interface TrialResult {
-  target: 'gateway' | 'baseline';
+  target: Target;
   transport: string;
   sessions: number;
   connected: number;
@@ -152,6 +185,11 @@ interface RunCtx {
   path: PathFormats;
   /** the provider stand-ins' process; null with echo */
   standIn: ServerProc | null;
+  /** the compiled C load generator, or null for the Node client */
+  loadgen: string | null;
+  /** CPUs of the server under test and of the load clients (--pin), or undefined: anywhere */
+  serverCpus: string | undefined;
+  clientCpus: string | undefined;
 }
 
 /** caller audio per ElevenLabs message in provider runs: one frame, so no frame waits for a batch */
@@ -201,7 +239,9 @@ async function trial(server: ServerProc, target: TrialResult['target'], n: numbe
       url: server.url, transport: args.transport, tokens: slice, corpus,
       warmupS: args.warmupS, durationS: args.durationS, tailS: 1, phaseOffsetMs: (c * 20) / args.clients, path: ctx.path,
     };
-    runs.push(startClient(path.join(root, 'bench/lib/load-client.ts'), cfg, root));
+    runs.push(ctx.loadgen !== null
+      ? startCClient(ctx.loadgen, cfg, root, ctx.clientCpus)
+      : startClient(path.join(root, 'bench/lib/load-client.ts'), cfg, root, ctx.clientCpus));
   }
   let cpu0 = { user: 0, sys: 0 };
   let ticks0 = { total: 0, steal: 0 };
@@ -232,7 +272,7 @@ async function trial(server: ServerProc, target: TrialResult['target'], n: numbe
     if (standInPid !== undefined) sCpu1 = cpuSeconds(standInPid);
     t1 = performance.now();
   });
-  const results = (await Promise.all(runs.map((r) => r.result))) as LoadClientResult[];
+  const results: LoadClientResult[] = await Promise.all(runs.map((r) => r.result));
   clearInterval(sampler);
   let total = 0;
   for (const r of results) total += r.latenciesUs.length;
@@ -325,15 +365,24 @@ async function main(): Promise<void> {
   const stand = remote ? await startStandIns('pcm16', root) : null;
   const providerEnv: Record<string, string> = stand === null ? {} : { ...stand.env, ELEVENLABS_CHUNK_MS: String(ELEVENLABS_BENCH_CHUNK_MS) };
   if (stand !== null) log(`stand-ins: pid ${stand.proc.child.pid}`);
-  const ctx: RunCtx = { args, key, path: await pathFormats(args, key, providerEnv), standIn: stand?.proc ?? null };
+  const formats = await pathFormats(args, key, providerEnv);
+  // the C client identifies frames by their stamp only; converted paths need the Node client's content matching
+  const useC = args.client === 'c' && identModeOf(formats) === 'stamp';
+  if (args.client === 'c' && !useC) log('frames are identified by content on this path, which only the Node load client does: using it');
+  const cpus = os.cpus().length;
+  const ctx: RunCtx = {
+    args, key, path: formats, standIn: stand?.proc ?? null, loadgen: useC ? ensureLoadgen(root) : null,
+    serverCpus: args.pin ? '0' : undefined, clientCpus: args.pin ? (cpus > 2 ? `1-${cpus - 1}` : '1') : undefined,
+  };
+  log(`load clients: ${useC ? 'C (bench/lib/loadgen.c)' : 'Node (bench/lib/load-client.ts)'}${args.pin ? `; server pinned to CPU ${ctx.serverCpus}, clients to CPU ${ctx.clientCpus}` : ''}`);
   const pathLine = describePath(ctx.path);
   const ident = identModeOf(ctx.path) === 'stamp' ? 'sequence number stamped in each frame (bytes pass through)' : 'predicted content (the gateway converts; bench/lib/load-ident.ts)';
   log(`path: ${pathLine}; frames identified by ${ident}`);
   const trials: TrialResult[] = [];
   const capacity: Record<string, number> = {};
   let half: TrialResult | null = null;
-  // the ws baseline relays to no provider: with one, only the gateway is measured
-  const targets: Array<TrialResult['target']> = args.only ? [args.only] : remote ? ['gateway'] : ['gateway', 'baseline'];
+  // the baselines relay to no provider: with one, only the gateway is measured
+  const targets: Target[] = remote ? ['gateway'] : args.targets;
   try {
     for (const target of targets) {
       const server = target === 'gateway'
@@ -341,8 +390,8 @@ async function main(): Promise<void> {
           GATEWAY_PORT: '0', GATEWAY_HOST: '127.0.0.1', GATEWAY_JWKS: JSON.stringify(jwksOf(key)), LOG_LEVEL: 'warn',
           GATEWAY_MAX_SESSIONS_PER_IP: '100000', GATEWAY_MAX_SESSIONS_PER_TENANT: '100000', GATEWAY_POD_ID: 'bench',
           GATEWAY_FEATURES: args.features ? 'true' : 'false', ...providerEnv,
-        }, root)
-        : await startServer('baseline', 'bench/baselines/ws-relay.ts', {}, root);
+        }, root, ctx.serverCpus)
+        : await startServer(target, target === 'baseline' ? 'bench/baselines/ws-relay.ts' : 'bench/baselines/uws-echo.ts', {}, root, ctx.serverCpus);
       try {
         freshRss.set(server.child.pid!, rssMb(server.child.pid!));
         log(`${target}: ${server.url} (pid ${server.child.pid})`);
@@ -380,6 +429,9 @@ async function main(): Promise<void> {
     p99_limit_ms: args.p99LimitMs,
     capacity: args.findCapacity ? capacity : undefined,
     ratio: args.findCapacity && capacity.baseline ? (capacity.gateway ?? 0) / capacity.baseline : undefined,
+    /** the uWS floor's capacity over the ws baseline's: the most any uWS server could show on this load */
+    floor_ratio: args.findCapacity && capacity.baseline && capacity.floor ? capacity.floor / capacity.baseline : undefined,
+    cpu_per_frame: cpuPerFrame(trials),
     half_capacity: half,
     notes,
     trials,
@@ -399,7 +451,7 @@ async function main(): Promise<void> {
     '',
     `| server | sessions | p50 ms | p95 ms | p99 ms | max ms | lost | server CPU % | CPU µs/frame user+kernel |${standCol} RSS MB (idle) | VM steal % | pass |`,
     `|---|---:|---:|---:|---:|---:|---:|---:|---:|${remote ? '---:|' : ''}---:|---:|:-:|`,
-    ...trials.map((r) => `| ${r.target} | ${r.sessions} | ${r.p50Ms.toFixed(2)} | ${r.p95Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.maxMs.toFixed(1)} | ${r.lost}${r.unidentified > 0 ? ` (${r.unidentified} unid.)` : ''} | ${r.cpuPct.toFixed(0)} |` +
+    ...trials.map((r) => `| ${TARGET_LABEL[r.target]} | ${r.sessions} | ${r.p50Ms.toFixed(2)} | ${r.p95Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.maxMs.toFixed(1)} | ${r.lost}${r.unidentified > 0 ? ` (${r.unidentified} unid.)` : ''} | ${r.cpuPct.toFixed(0)} |` +
       ` ${r.userUsPerFrame.toFixed(1)}+${r.sysUsPerFrame.toFixed(1)} |` +
       `${remote ? ` ${r.standInCpuPct === null ? '-' : r.standInCpuPct.toFixed(0)} |` : ''} ${r.rssMb.toFixed(0)} (${r.rssIdleMb.toFixed(0)}) | ${r.stealPct.toFixed(0)} | ${r.ok ? 'yes' : 'no'} |`),
   ];
@@ -407,9 +459,10 @@ async function main(): Promise<void> {
   if (maxSteal > 5) lines.push('', `**VM steal reached ${maxSteal.toFixed(0)} % of the machine's CPU time: the host took it away, so latencies and capacities here measure the host's load, not the servers.**`);
   lines.push('', 'CPU µs/frame: the server\'s CPU per caller frame relayed (received, and sent back), in user space + in the kernel (system calls, loopback TCP), from /proc.');
   if (args.findCapacity) {
-    lines.push('', `capacity at p99 <= ${args.p99LimitMs} ms, no loss: gateway ${capacity.gateway ?? '-'}` +
-      (remote ? ` (with ${args.provider})` : `, ws baseline ${capacity.baseline ?? '-'}`) +
-      (out.ratio !== undefined ? `, ratio ${out.ratio.toFixed(2)}x` : ''));
+    lines.push('', `capacity at p99 <= ${args.p99LimitMs} ms, no loss: ` + targets.map((t) => `${TARGET_LABEL[t]} ${capacity[t] ?? '-'}`).join(', ') +
+      (remote ? ` (with ${args.provider})` : '') +
+      (out.ratio !== undefined ? `; gateway/ws ratio ${out.ratio.toFixed(2)}x` : '') +
+      (out.floor_ratio !== undefined ? `; uWS floor/ws ratio ${out.floor_ratio.toFixed(2)}x (the most any uWS server shows on this load)` : ''));
     const gw = trials.filter((r) => r.target === 'gateway' && r.sessions === capacity.gateway).at(-1);
     if (gw) {
       lines.push(`gateway at capacity: ${(gw.cpuPct / gw.sessions).toFixed(2)} % CPU and ${((gw.rssMb - gw.rssIdleMb) / gw.sessions).toFixed(2)} MB RSS per session` +
@@ -417,7 +470,39 @@ async function main(): Promise<void> {
     }
     if (half) lines.push(`gateway at half capacity (${half.sessions}): p50 ${half.p50Ms.toFixed(2)} ms, p99 ${half.p99Ms.toFixed(2)} ms`);
   }
+  if (out.cpu_per_frame !== null) {
+    const c = out.cpu_per_frame;
+    lines.push('', `CPU per frame at ${c.sessions} sessions (the most every server passed): ` +
+      c.rows.map((r) => `${TARGET_LABEL[r.target]} ${r.userUs.toFixed(1)}+${r.sysUs.toFixed(1)} µs`).join(', ') +
+      (c.baselineOverGateway !== null ? `; ws baseline/gateway ${c.baselineOverGateway.toFixed(2)}x` : ''));
+  }
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/**
+ * Server CPU per frame, user + kernel, at the largest session count every measured server passed
+ * (their runs there averaged): the capacity ratio's cause, readable even when the load clients, not
+ * the servers, set the capacities.
+ */
+function cpuPerFrame(trials: TrialResult[]): { sessions: number; rows: Array<{ target: Target; userUs: number; sysUs: number }>; baselineOverGateway: number | null } | null {
+  const targets = [...new Set(trials.map((t) => t.target))];
+  if (targets.length < 2) return null;
+  const passedBy = (t: Target) => new Set(trials.filter((r) => r.target === t && r.ok).map((r) => r.sessions));
+  const common = [...passedBy(targets[0]!)].filter((n) => targets.every((t) => passedBy(t).has(n)));
+  if (common.length === 0) return null;
+  const sessions = Math.max(...common);
+  const rows = targets.map((target) => {
+    const runs = trials.filter((r) => r.target === target && r.sessions === sessions && r.ok);
+    const mean = (f: (r: TrialResult) => number) => runs.reduce((a, r) => a + f(r), 0) / runs.length;
+    return { target, userUs: mean((r) => r.userUsPerFrame), sysUs: mean((r) => r.sysUsPerFrame) };
+  });
+  const total = (t: Target) => {
+    const r = rows.find((x) => x.target === t);
+    return r === undefined ? null : r.userUs + r.sysUs;
+  };
+  const gw = total('gateway');
+  const ws = total('baseline');
+  return { sessions, rows, baselineOverGateway: gw !== null && ws !== null ? ws / gw : null };
 }
 
 main().catch((e: unknown) => {

@@ -8,12 +8,11 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import os from 'node:os';
 import path from 'node:path';
-import type { LoadClientConfig, LoadClientResult } from './load-client.ts';
+import type { LoadClientConfig } from './load-client.ts';
 import { callerAudio, identModeOf } from './load-ident.ts';
-import type { ClientRun } from './load-procs.ts';
+import { clientRun, onCpus, type ClientRun } from './load-procs.ts';
 
 function mtimeMs(file: string): number | null {
   try {
@@ -101,34 +100,8 @@ function configText(cfg: LoadClientConfig, audio: { file: string; frameBytes: nu
  * Runs the C load generator with the config load-client.ts takes (stamp mode only); `cpus` (a
  * taskset list such as "1" or "0,1") pins it to those CPUs.
  */
-export function startCClient(binary: string, cfg: LoadClientConfig, cwd: string, cpus?: string): ClientRun & { result: Promise<LoadClientResult> } {
+export function startCClient(binary: string, cfg: LoadClientConfig, cwd: string, cpus?: string): ClientRun {
   if (identModeOf(cfg.path) !== 'stamp') throw new Error('the C load generator identifies frames by stamp only; this path converts the audio (content mode): use load-client.ts');
   const input = configText(cfg, audioFile(cfg.corpus, cfg.transport));
-  const [cmd, args] = cpus === undefined ? [binary, []] : ['taskset', ['-c', cpus, binary]];
-  const child = spawn(cmd, args, { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
-  child.stdin!.end(input);
-  const phases = new Map<string, () => void>();
-  const result = new Promise<LoadClientResult>((resolve, reject) => {
-    let got = false;
-    const rl = createInterface({ input: child.stdout! });
-    rl.on('line', (line) => {
-      if (line.startsWith('{"phase"')) {
-        phases.get((JSON.parse(line) as { phase: string }).phase)?.();
-        return;
-      }
-      if (line.startsWith('{')) {
-        got = true;
-        resolve(JSON.parse(line) as LoadClientResult);
-      }
-    });
-    let err = '';
-    child.stderr!.on('data', (d: Buffer) => (err += d));
-    child.once('error', (e) => reject(new Error(`cannot start the C load generator ${binary}: ${e.message}`)));
-    // 'close' comes after stdout has ended, so a result line is never missed
-    child.once('close', (code, signal) => {
-      if (code !== 0) reject(new Error(`C load generator exited ${code ?? signal}: ${err.slice(-500)}`));
-      else if (!got) reject(new Error(`C load generator printed no result: ${err.slice(-500)}`));
-    });
-  });
-  return { child, onPhase: (p, cb) => phases.set(p, cb), result };
+  return clientRun(spawn(...onCpus(cpus, binary, []), { cwd, stdio: ['pipe', 'pipe', 'pipe'] }), input, `C load generator ${binary}`);
 }

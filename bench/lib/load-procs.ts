@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import os from 'node:os';
+import type { LoadClientResult } from './load-client.ts';
 
 /**
  * Scheduling priority for the bench's processes (`--nice`, e.g. -10 as root). On a shared, overloaded
@@ -48,9 +49,18 @@ export interface ServerProc {
   stop(): Promise<void>;
 }
 
-/** start `node --import tsx <script>` and wait for its `listening on ws://...` line */
-export async function startServer(name: string, script: string, env: Record<string, string>, cwd: string): Promise<ServerProc> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * `command args` as spawn arguments, run on the given CPUs (a taskset list such as `0` or `1-3`) when
+ * `cpus` is set. taskset execs the command, so the child's pid is the command's, and every thread the
+ * process starts later (Node's GC and libuv helpers) inherits the affinity.
+ */
+export function onCpus(cpus: string | undefined, command: string, args: string[]): [string, string[]] {
+  return cpus === undefined ? [command, args] : ['taskset', ['-c', cpus, command, ...args]];
+}
+
+/** start `node --import tsx <script>` (on `cpus`, if given) and wait for its `listening on ws://...` line */
+export async function startServer(name: string, script: string, env: Record<string, string>, cwd: string, cpus?: string): Promise<ServerProc> {
+  const child = spawn(...onCpus(cpus, process.execPath, ['--import', 'tsx', script]), { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   applyNice(child.pid);
   // never leave a server behind, whatever way the bench exits
   process.once('exit', () => {
@@ -135,31 +145,45 @@ export function rssMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : 0;
 }
 
-export interface ClientRun {
+export interface ClientRun<R = LoadClientResult> {
   child: ChildProcess;
   onPhase(phase: string, cb: () => void): void;
-  result: Promise<unknown>;
+  result: Promise<R>;
 }
 
-export function startClient(script: string, config: unknown, cwd: string): ClientRun {
+export function startClient(script: string, config: unknown, cwd: string, cpus?: string): ClientRun {
   // the config (hundreds of tokens) goes in on stdin: one environment variable is capped at 128 KiB
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
-  child.stdin!.end(JSON.stringify(config));
+  return clientRun(spawn(...onCpus(cpus, process.execPath, ['--import', 'tsx', script]), { cwd, stdio: ['pipe', 'pipe', 'pipe'] }), JSON.stringify(config));
+}
+
+/**
+ * A load client process speaking the clients' protocol: `input` on stdin; on stdout `{"phase":...}`
+ * lines as the measurement starts and ends, then one JSON result line; exit 0.
+ */
+export function clientRun<R = LoadClientResult>(child: ChildProcess, input: string, what = 'load client'): ClientRun<R> {
+  child.stdin!.end(input);
   applyNice(child.pid);
   const phases = new Map<string, () => void>();
-  const result = new Promise<unknown>((resolve, reject) => {
+  const result = new Promise<R>((resolve, reject) => {
+    let got = false;
     const rl = createInterface({ input: child.stdout! });
     rl.on('line', (line) => {
       if (line.startsWith('{"phase"')) {
         phases.get((JSON.parse(line) as { phase: string }).phase)?.();
         return;
       }
-      if (line.startsWith('{')) resolve(JSON.parse(line));
+      if (line.startsWith('{')) {
+        got = true;
+        resolve(JSON.parse(line) as R);
+      }
     });
     let err = '';
     child.stderr!.on('data', (d: Buffer) => (err += d));
-    child.once('exit', (code) => {
-      if (code !== 0) reject(new Error(`load client exited ${code}: ${err.slice(-500)}`));
+    child.once('error', (e) => reject(new Error(`cannot start the ${what}: ${e.message}`)));
+    // 'close' comes after stdout has ended, so a result line is never missed
+    child.once('close', (code, signal) => {
+      if (code !== 0) reject(new Error(`${what} exited ${code ?? signal}: ${err.slice(-500)}`));
+      else if (!got) reject(new Error(`${what} printed no result: ${err.slice(-500)}`));
     });
   });
   return { child, onPhase: (p, cb) => phases.set(p, cb), result };

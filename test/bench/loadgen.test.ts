@@ -12,12 +12,12 @@ import t from 'tap';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AddressInfo } from 'node:net';
 import type { IncomingMessage } from 'node:http';
-import { ensureLoadgen, startCClient } from '../bench/lib/load-client-c.ts';
-import type { LoadClientConfig, LoadClientResult } from '../bench/lib/load-client.ts';
-import { callerAudio } from '../bench/lib/load-ident.ts';
-import type { AudioFormat } from '../gateway/src/providers/types.ts';
+import { ensureLoadgen, startCClient } from '../../bench/lib/load-client-c.ts';
+import type { LoadClientConfig, LoadClientResult } from '../../bench/lib/load-client.ts';
+import { callerAudio } from '../../bench/lib/load-ident.ts';
+import type { AudioFormat } from '../../gateway/src/providers/types.ts';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const corpus = path.resolve(root, '../shared/corpus');
 const PCM24: AudioFormat = { codec: 'pcm16', sampleRate: 24000 };
 const MULAW: AudioFormat = { codec: 'mulaw', sampleRate: 8000 };
