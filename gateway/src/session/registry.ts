@@ -11,7 +11,7 @@ import type { Logger } from '../../../shared/src/logger.ts';
 import type { GatewayConfig } from '../config.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import { createProvider } from '../providers/registry.ts';
-import { Session } from './session.ts';
+import { Session, type SessionDeps } from './session.ts';
 import type { Participant } from './participant.ts';
 import type { Pacer } from './playout.ts';
 import type { ClientChannel, AnalyzerFactory } from './types.ts';
@@ -40,6 +40,11 @@ export class SessionRegistry {
   private readonly perIp = new Map<string, number>();
   private readonly endedIds = new Set<string>();
   private readonly deps: RegistryDeps;
+  /**
+   * What every session gets: one object with one shape, made once. (A copy per session, as a spread
+   * makes, left `this.deps.pacer` and friends megamorphic on the per-frame path.)
+   */
+  private readonly sessionDeps: SessionDeps;
   private usageTimer: NodeJS.Timeout | null = null;
   private featuresTimer: NodeJS.Timeout | null = null;
   private unsubscribe: (() => void) | null = null;
@@ -47,6 +52,8 @@ export class SessionRegistry {
 
   constructor(deps: RegistryDeps) {
     this.deps = deps;
+    const { config, metrics, pacer, events, logger, analyzers, tools } = deps;
+    this.sessionDeps = { config, metrics, pacer, events, logger, analyzers, tools, onEnded: (s) => this.onEnded(s) };
   }
 
   start(commands: CommandBus | null): void {
@@ -121,7 +128,7 @@ export class SessionRegistry {
     let session = this.sessions.get(claims.sid);
     if (!session) {
       const provider = createProvider(claims, this.deps.config);
-      session = new Session(claims, provider, { ...this.deps, onEnded: (s) => this.onEnded(s) });
+      session = new Session(claims, provider, this.sessionDeps);
       this.sessions.set(claims.sid, session);
       const participant = session.join(claims.sub, channel);
       void session.start();
