@@ -43,7 +43,7 @@
  * analysis, and their own cost is measured by bench:features.
  *
  * --find-capacity searches the most sessions with p99 <= 5 ms and no lost frame (a failed count is
- * measured again once, --retries), for each server,
+ * measured again once, --retries), for each server, the servers taking turns trial by trial,
  * then measures the gateway at half its capacity. The CPU each server spends per frame (user space and
  * kernel, from /proc) is reported per trial and compared at the largest load all of them passed. Results: Markdown table (stdout) or JSON (--json).
  */
@@ -331,13 +331,16 @@ async function judged(server: ServerProc, target: TrialResult['target'], n: numb
   return false;
 }
 
-/** doubling, then bisection to within ~10%: the largest passing session count */
-async function findCapacity(server: ServerProc, target: TrialResult['target'], ctx: RunCtx, trials: TrialResult[]): Promise<number> {
+/**
+ * One server's capacity search as the session counts to try: doubling, then bisection to within ~10%;
+ * each yield gets back whether that count passed, and the return value is the largest count that did.
+ */
+function* capacitySearch(start: number): Generator<number, number, boolean> {
   let lo = 0;
   let hi = 0;
-  let n = Math.max(10, ctx.args.sessions);
+  let n = start;
   for (;;) {
-    if (await judged(server, target, n, ctx, trials)) {
+    if (yield n) {
       lo = n;
       if (n >= 2000) return lo;
       n *= 2;
@@ -348,10 +351,35 @@ async function findCapacity(server: ServerProc, target: TrialResult['target'], c
   }
   while (hi - lo > Math.max(5, lo * 0.1)) {
     const mid = Math.round((lo + hi) / 2);
-    if (await judged(server, target, mid, ctx, trials)) lo = mid;
+    if (yield mid) lo = mid;
     else hi = mid;
   }
   return lo;
+}
+
+/**
+ * The servers' capacity searches, interleaved: one trial of each server in turn, round after round.
+ * The host's speed drifts over minutes (other tenants of the machine; ±10-15 % here, with no steal
+ * showing), and searching one server after the other let that drift decide the ratio; taking turns
+ * puts every server through the same stretches of time.
+ */
+async function findCapacities(servers: Array<{ target: Target; server: ServerProc }>, ctx: RunCtx, trials: TrialResult[]): Promise<Record<string, number>> {
+  const start = Math.max(10, ctx.args.sessions);
+  const searches = servers.map((s) => {
+    const gen = capacitySearch(start);
+    return { ...s, gen, step: gen.next() };
+  });
+  while (searches.some((s) => !s.step.done)) {
+    for (const s of searches) {
+      if (s.step.done) continue;
+      const ok = await judged(s.server, s.target, s.step.value, ctx, trials);
+      s.step = s.gen.next(ok);
+      if (s.step.done) log(`${s.target} capacity: ${s.step.value} sessions`);
+    }
+  }
+  const capacity: Record<string, number> = {};
+  for (const s of searches) if (s.step.done) capacity[s.target] = s.step.value;
+  return capacity;
 }
 
 async function main(): Promise<void> {
@@ -383,6 +411,8 @@ async function main(): Promise<void> {
   let half: TrialResult | null = null;
   // the baselines relay to no provider: with one, only the gateway is measured
   const targets: Target[] = remote ? ['gateway'] : args.targets;
+  // every server is started up front (idle ones cost nothing), so the searches can take turns
+  const servers: Array<{ target: Target; server: ServerProc }> = [];
   try {
     for (const target of targets) {
       const server = target === 'gateway'
@@ -392,24 +422,22 @@ async function main(): Promise<void> {
           GATEWAY_FEATURES: args.features ? 'true' : 'false', ...providerEnv,
         }, root, ctx.serverCpus)
         : await startServer(target, target === 'baseline' ? 'bench/baselines/ws-relay.ts' : 'bench/baselines/uws-echo.ts', {}, root, ctx.serverCpus);
-      try {
-        freshRss.set(server.child.pid!, rssMb(server.child.pid!));
-        log(`${target}: ${server.url} (pid ${server.child.pid})`);
-        if (args.findCapacity) {
-          capacity[target] = await findCapacity(server, target, ctx, trials);
-          log(`${target} capacity: ${capacity[target]} sessions`);
-          if (target === 'gateway' && capacity.gateway! > 0) {
-            half = await trial(server, target, Math.max(1, Math.floor(capacity.gateway! / 2)), ctx);
-            trials.push(half);
-          }
-        } else {
-          trials.push(await trial(server, target, args.sessions, ctx));
-        }
-      } finally {
-        await server.stop();
+      servers.push({ target, server });
+      freshRss.set(server.child.pid!, rssMb(server.child.pid!));
+      log(`${target}: ${server.url} (pid ${server.child.pid})`);
+    }
+    if (args.findCapacity) {
+      Object.assign(capacity, await findCapacities(servers, ctx, trials));
+      const gw = servers.find((s) => s.target === 'gateway');
+      if (gw && capacity.gateway! > 0) {
+        half = await trial(gw.server, 'gateway', Math.max(1, Math.floor(capacity.gateway! / 2)), ctx);
+        trials.push(half);
       }
+    } else {
+      for (const { target, server } of servers) trials.push(await trial(server, target, args.sessions, ctx));
     }
   } finally {
+    await Promise.all(servers.map((s) => s.server.stop()));
     await stand?.proc.stop();
   }
   const providerLabel = remote ? `${args.provider} (stand-in in its own process, loopback)` : 'echo (loopback)';
@@ -451,7 +479,8 @@ async function main(): Promise<void> {
     '',
     `| server | sessions | p50 ms | p95 ms | p99 ms | max ms | lost | server CPU % | CPU µs/frame user+kernel |${standCol} RSS MB (idle) | VM steal % | pass |`,
     `|---|---:|---:|---:|---:|---:|---:|---:|---:|${remote ? '---:|' : ''}---:|---:|:-:|`,
-    ...trials.map((r) => `| ${TARGET_LABEL[r.target]} | ${r.sessions} | ${r.p50Ms.toFixed(2)} | ${r.p95Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.maxMs.toFixed(1)} | ${r.lost}${r.unidentified > 0 ? ` (${r.unidentified} unid.)` : ''} | ${r.cpuPct.toFixed(0)} |` +
+    // by server, each in the order measured
+    ...[...trials].sort((x, y) => targets.indexOf(x.target) - targets.indexOf(y.target)).map((r) => `| ${TARGET_LABEL[r.target]} | ${r.sessions} | ${r.p50Ms.toFixed(2)} | ${r.p95Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.maxMs.toFixed(1)} | ${r.lost}${r.unidentified > 0 ? ` (${r.unidentified} unid.)` : ''} | ${r.cpuPct.toFixed(0)} |` +
       ` ${r.userUsPerFrame.toFixed(1)}+${r.sysUsPerFrame.toFixed(1)} |` +
       `${remote ? ` ${r.standInCpuPct === null ? '-' : r.standInCpuPct.toFixed(0)} |` : ''} ${r.rssMb.toFixed(0)} (${r.rssIdleMb.toFixed(0)}) | ${r.stealPct.toFixed(0)} | ${r.ok ? 'yes' : 'no'} |`),
   ];
