@@ -78,8 +78,8 @@ interface Args {
   durationS: number;
   warmupS: number;
   clients: number;
-  /** the servers to measure, in order */
-  targets: Target[];
+  /** the servers to measure, in order; null: the gateway and the ws baseline (the gateway alone with a provider) */
+  targets: Target[] | null;
   /** the load generator: the C epoll client (bench/lib/loadgen.c) or the Node `ws` one */
   client: 'c' | 'node';
   /** pin the server to CPU 0 and the load clients to the other CPUs */
@@ -91,7 +91,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { sessions: 50, transport: 'native', provider: 'echo', findCapacity: false, json: false, durationS: 8, warmupS: 2, clients: 1, targets: ['gateway', 'baseline'], client: 'c', pin: false, p99LimitMs: 5, features: false, nice: 0, retries: 1 };
+  const a: Args = { sessions: 50, transport: 'native', provider: 'echo', findCapacity: false, json: false, durationS: 8, warmupS: 2, clients: 1, targets: null, client: 'c', pin: false, p99LimitMs: 5, features: false, nice: 0, retries: 1 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = argv[i + 1];
@@ -128,7 +128,7 @@ function parseArgs(argv: string[]): Args {
     } else if (k === '--pin') a.pin = true;
     else throw new Error(`unknown option ${k}`);
   }
-  if (a.provider !== 'echo' && a.targets.some((t) => t !== 'gateway')) throw new Error('the baselines have no provider hop; run them with --provider echo');
+  if (a.provider !== 'echo' && a.targets?.some((t) => t !== 'gateway')) throw new Error('the baselines have no provider hop; run them with --provider echo');
   if (a.pin && os.cpus().length < 2) throw new Error('--pin needs at least 2 CPUs');
   return a;
 }
@@ -410,7 +410,7 @@ async function main(): Promise<void> {
   const capacity: Record<string, number> = {};
   let half: TrialResult | null = null;
   // the baselines relay to no provider: with one, only the gateway is measured
-  const targets: Target[] = remote ? ['gateway'] : args.targets;
+  const targets: Target[] = remote ? ['gateway'] : args.targets ?? ['gateway', 'baseline'];
   // every server is started up front (idle ones cost nothing), so the searches can take turns
   const servers: Array<{ target: Target; server: ServerProc }> = [];
   try {
