@@ -3,8 +3,8 @@
  *
  * A ring buffer whose capacity is a whole number of frames. Reads always start on a frame boundary and
  * drops remove whole (oldest) frames, so a frame never wraps around the end of the ring: every frame
- * `next()` returns is a view of one of the ring's slots, and each slot's view is created once, the
- * constructor. Steady state therefore allocates nothing: `push` copies bytes in, `next` hands out a
+ * `next()` returns is a view of one of the ring's slots, and each slot's view is created once, on
+ * the slot's first use. Steady state therefore allocates nothing: `push` copies bytes in, `next` hands out a
  * preexisting view (checked in bench/audio.bench.ts over 1,000,000 frames).
  *
  * Odd-length chunks and samples split across chunks need no special handling: bytes are stored as a

@@ -75,5 +75,3 @@ export class FrameRing {
     this.head = 0;
   }
 }
-
-

@@ -41,8 +41,8 @@ export class SessionRegistry {
   private readonly endedIds = new Set<string>();
   private readonly deps: RegistryDeps;
   /**
-   * What every session gets: one object with one shape, made once. (A copy per session, as a spread
-   * makes, left `this.deps.pacer` and friends megamorphic on the per-frame path.)
+   * What every session gets: one object, made once. (A copy per session left `this.deps.pacer` and
+   * friends megamorphic on the per-frame path.)
    */
   private readonly sessionDeps: SessionDeps;
   private usageTimer: NodeJS.Timeout | null = null;
@@ -52,8 +52,7 @@ export class SessionRegistry {
 
   constructor(deps: RegistryDeps) {
     this.deps = deps;
-    const { config, metrics, pacer, events, logger, analyzers, tools } = deps;
-    this.sessionDeps = { config, metrics, pacer, events, logger, analyzers, tools, onEnded: (s) => this.onEnded(s) };
+    this.sessionDeps = { ...deps, onEnded: (s) => this.onEnded(s) };
   }
 
   start(commands: CommandBus | null): void {
